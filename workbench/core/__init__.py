@@ -1,0 +1,1 @@
+"""Domain core: curricula, labs, grading, progress, skills. Stdlib + pydantic only."""

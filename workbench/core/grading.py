@@ -1,0 +1,277 @@
+"""Grade a learner's copy of a lab: pytest in a subprocess, one JSON event per check, live.
+
+Only this (parent) process builds the result; the child never sees the progress store. The
+child gets a scrubbed environment, a temporary HOME and working directory, the lab's memory
+limit (set by the plugin), a per-check alarm and a wall-clock limit enforced here.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from .labs import Lab, combined_sha256
+from .results import CheckResult, GradeResult, decode_event, encode_event
+
+EventCallback = Callable[[dict[str, Any]], None]
+
+_PASSTHROUGH = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "SYSTEMROOT")
+_LLM_PASSTHROUGH_SUFFIXES = ("_API_KEY", "_API_BASE", "_BASE_URL", "_API_VERSION", "_REGION_NAME")
+_PACKAGE_PARENT = Path(__file__).resolve().parents[2]
+
+
+def grader_env(lab: Lab, lab_dir: Path, tmp_dir: Path, event_fd: int | None) -> dict[str, str]:
+    """The scrubbed environment a grader runs in."""
+    env = {key: os.environ[key] for key in _PASSTHROUGH if key in os.environ}
+    for key, value in os.environ.items():
+        if key.startswith("WORKBENCH_") and key not in ("WORKBENCH_EVENT_FD", "WORKBENCH_EVENT_FILE"):
+            env[key] = value
+        elif "llm" in lab.spec.needs and key.endswith(_LLM_PASSTHROUGH_SUFFIXES):
+            env[key] = value
+    home = tmp_dir / "home"
+    home.mkdir(exist_ok=True)
+    check_timeout_s = lab.spec.limits.check_timeout_s or lab.spec.limits.timeout_s
+    env.update(
+        HOME=str(home),
+        TMPDIR=str(tmp_dir),
+        PYTHONPATH=str(_PACKAGE_PARENT),
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONHASHSEED="0",
+        PYTHONUNBUFFERED="1",
+        PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
+        OMP_NUM_THREADS=os.environ.get("WORKBENCH_GRADER_THREADS", "1"),
+        OPENBLAS_NUM_THREADS=os.environ.get("WORKBENCH_GRADER_THREADS", "1"),
+        WORKBENCH_LAB_ID=lab.id,
+        WORKBENCH_LAB_DIR=str(lab_dir),
+        WORKBENCH_LAB_MODULE=lab.main_module,
+        WORKBENCH_CHECK_TIMEOUT_S=f"{check_timeout_s:g}",
+        WORKBENCH_MEMORY_MB=str(lab.spec.limits.memory_mb),
+        WORKBENCH_GRADING="1",
+    )
+    if event_fd is not None:
+        env["WORKBENCH_EVENT_FD"] = str(event_fd)
+    return env
+
+
+def pytest_command(lab: Lab, ini_file: Path) -> list[str]:
+    """The pytest command line that runs a lab's grader with the workbench plugin."""
+    return [
+        sys.executable, "-m", "pytest", "-p", "workbench.grader_plugin", "-p", "no:cacheprovider",
+        "-c", str(ini_file), "--rootdir", str(ini_file.parent), "-q", "--tb=short", "--no-header",
+        *(str(path) for path in lab.grader_tests()),
+    ]
+
+
+def _snapshot(root: Path | None, skip: Iterable[Path]) -> dict[str, tuple[int, int]]:
+    if root is None:
+        return {}
+    skipped = {p.resolve() for p in skip}
+    state: dict[str, tuple[int, int]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        current = Path(dirpath)
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "__pycache__" and (current / d).resolve() not in skipped]
+        for name in filenames:
+            path = current / name
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            state[str(path.relative_to(root))] = (stat.st_mtime_ns, stat.st_size)
+    return state
+
+
+def _changed(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
+    return sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+
+
+class _Run:
+    """Bookkeeping of one grading run as events arrive."""
+
+    def __init__(self, on_event: EventCallback | None) -> None:
+        self.on_event = on_event
+        self.checks: dict[int, dict[str, Any]] = {}
+        self.results: dict[int, CheckResult] = {}
+        self.running: int | None = None
+        self.collect_errors: list[str] = []
+        self.finished = False
+
+    def handle(self, event: dict[str, Any]) -> None:
+        kind = event["event"]
+        if kind == "collected":
+            self.checks = {c["task_id"]: c for c in event.get("checks", [])}
+        elif kind == "check_started":
+            self.running = event.get("task_id")
+        elif kind == "check":
+            result = CheckResult.from_dict(event)
+            self.results[result.task_id] = result
+            self.running = None
+        elif kind == "collect_error":
+            self.collect_errors.append(event.get("output", ""))
+        elif kind == "finished":
+            self.finished = True
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def close_missing(self, running_message: str, not_run_message: str) -> None:
+        """Give every check that produced no result an error result, and announce it."""
+        for task_id, meta in sorted(self.checks.items()):
+            if task_id in self.results:
+                continue
+            message = running_message if task_id == self.running else not_run_message
+            result = CheckResult(
+                task_id=task_id, name=meta["name"], status="error", message=message, nodeid=meta.get("nodeid", ""),
+                skill=meta.get("skill", ""), points=0.0, max_points=float(meta.get("points", 1)), hint=meta.get("hint"),
+            )
+            self.handle({"event": "check", **result.__dict__})
+
+
+def _read_events(proc: subprocess.Popen, read_fd: int, run: _Run, deadline: float) -> bool:
+    """Feed events to `run` until the child closes the pipe; False if the deadline passed."""
+    buffer = b""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        ready, _, _ = select.select([read_fd], [], [], min(remaining, 0.5))
+        if not ready:
+            if proc.poll() is not None:
+                # The child is gone; anything it left in the pipe is read on the next pass.
+                ready = [read_fd]
+            else:
+                continue
+        chunk = os.read(read_fd, 65536)
+        if not chunk:
+            return True
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            event = decode_event(line.decode("utf-8", "replace"))
+            if event is not None:
+                run.handle(event)
+
+
+def _describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"the grader process crashed ({name})"
+    return f"the grader process exited with code {returncode}"
+
+
+def environment_info() -> dict[str, Any]:
+    """Where a result was produced (kept small: no user names or paths)."""
+    import pytest
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "pytest": pytest.__version__,
+    }
+
+
+def grade(
+    lab: Lab,
+    lab_dir: Path,
+    *,
+    workspace_root: Path | None = None,
+    on_event: EventCallback | None = None,
+    model: str | None = None,
+) -> GradeResult:
+    """Grade the learner's folder `lab_dir` against `lab`'s installed grader."""
+    lab_dir = lab_dir.resolve()
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started = time.monotonic()
+    hashes_before = lab.grader_hashes()
+    outside_before = _snapshot(workspace_root, [lab_dir])
+    run = _Run(on_event)
+    if on_event is not None:
+        on_event({"event": "started", "lab": lab.id, "lab_dir": str(lab_dir), "grader_sha256": combined_sha256(hashes_before)})
+    timeout_s = lab.spec.limits.timeout_s
+    with tempfile.TemporaryDirectory(prefix="workbench-grade-") as tmp:
+        tmp_dir = Path(tmp)
+        ini_file = tmp_dir / "pytest.ini"
+        ini_file.write_text("[pytest]\naddopts =\n")
+        log_path = tmp_dir / "pytest.log"
+        read_fd, write_fd = os.pipe()
+        try:
+            with open(log_path, "wb") as log:
+                proc = subprocess.Popen(
+                    pytest_command(lab, ini_file), cwd=tmp_dir, env=grader_env(lab, lab_dir, tmp_dir, write_fd),
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, pass_fds=(write_fd,),
+                    start_new_session=True,
+                )
+            os.close(write_fd)
+            write_fd = -1
+            completed = _read_events(proc, read_fd, run, started + timeout_s)
+            if not completed:
+                _kill_group(proc)
+            returncode = proc.wait()
+        finally:
+            os.close(read_fd)
+            if write_fd >= 0:
+                os.close(write_fd)
+        log_tail = log_path.read_text("utf-8", "replace")[-4000:]
+
+    message: str | None = None
+    status: str
+    if not completed:
+        run.close_missing(f"timed out after {timeout_s:g} s (the lab's time limit)", "not run: grading stopped at the time limit")
+        message = f"grading stopped: timed out after {timeout_s:g} s"
+    elif not run.finished and run.checks:
+        what = _describe_exit(returncode)
+        run.close_missing(f"{what} while running this check", f"not run: {what}")
+        message = f"grading stopped: {what}"
+    warnings: list[str] = []
+    hashes_after = lab.grader_hashes()
+    if hashes_after != hashes_before:
+        changed = _changed({k: (0, hash(v)) for k, v in hashes_before.items()}, {k: (0, hash(v)) for k, v in hashes_after.items()})
+        warnings.append(f"grader files changed during grading: {', '.join(changed)}; this result is not trusted")
+    outside_changed = _changed(outside_before, _snapshot(workspace_root, [lab_dir]))
+    if outside_changed:
+        shown = ", ".join(outside_changed[:5]) + (" ..." if len(outside_changed) > 5 else "")
+        warnings.append(f"learner code changed files outside its folder: {shown}")
+
+    tests = [run.results[k] for k in sorted(run.results)]
+    result = GradeResult(
+        lab=lab.id, status="fail", message=message, tests=tests, pass_mark=lab.spec.pass_mark,
+        grader_sha256=combined_sha256(hashes_before), grader_files=hashes_before, workbench_version=__version__,
+        started_at=started_at, duration_s=round(time.monotonic() - started, 3), model=model,
+        environment=environment_info(), warnings=warnings,
+    )
+    if not run.checks or run.collect_errors:
+        status = "error"
+        result.message = message or "the grader could not be collected:\n" + ("\n".join(run.collect_errors) or log_tail)
+    elif warnings:
+        status = "error"
+        result.message = "; ".join(warnings)
+    else:
+        status = "pass" if result.score >= lab.spec.pass_mark - 1e-9 else "fail"
+    result.status = status  # type: ignore[assignment]
+    if on_event is not None:
+        on_event({"event": "result", "result": result.to_dict()})
+    return result
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+__all__ = ["encode_event", "grade", "grader_env", "pytest_command"]
