@@ -1,0 +1,86 @@
+"""Shared output helpers for the CLI: one console, JSON printing, check-event lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+_console: Console | None = None
+_err_console: Console | None = None
+
+STATUS_MARK = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "error": "[yellow]![/]"}
+
+
+def console() -> Console:
+    """Console for normal output (honours NO_COLOR)."""
+    global _console
+    if _console is None:
+        from rich.console import Console
+
+        _console = Console(highlight=False, no_color="NO_COLOR" in os.environ)
+    return _console
+
+
+def err_console() -> Console:
+    """Console on stderr for errors and progress."""
+    global _err_console
+    if _err_console is None:
+        from rich.console import Console
+
+        _err_console = Console(stderr=True, highlight=False, no_color="NO_COLOR" in os.environ)
+    return _err_console
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def format_metrics(metrics: dict[str, Any]) -> str:
+    """'name=value' pairs, numbers shortened."""
+    parts = []
+    for name, value in metrics.items():
+        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        parts.append(f"{name}={shown}")
+    return " ".join(parts)
+
+
+def print_check_event(event: dict[str, Any]) -> None:
+    """One line per finished check, as events stream in."""
+    from rich.markup import escape
+
+    kind = event.get("event")
+    out = console()
+    if kind == "started":
+        out.print(f"[bold]Grading {event['lab']}[/] [dim]{event['lab_dir']}[/]")
+    elif kind == "collected":
+        out.print(f"[dim]{len(event['checks'])} checks[/]")
+    elif kind == "check":
+        mark = STATUS_MARK.get(event["status"], "?")
+        points = f"{event['points']:g}/{event['max_points']:g}"
+        line = f" {mark} {escape(event['name'])} [dim]{points} · {event.get('skill', '')} · {event.get('duration_s', 0):.2f}s[/]"
+        if event.get("metrics"):
+            line += f" [cyan]{escape(format_metrics(event['metrics']))}[/]"
+        out.print(line)
+        if event["status"] != "pass" and event.get("message"):
+            out.print(f"     [red]{escape(str(event['message']))}[/]")
+
+
+def print_result_summary(result: Any) -> None:
+    """Closing lines of a grading run."""
+    out = console()
+    colour = {"pass": "green", "fail": "red", "error": "yellow"}[result.status]
+    out.print(
+        f"[bold {colour}]{result.status.upper()}[/] {result.lab}: {result.points:g}/{result.max_points:g} points "
+        f"({result.score:.0%}, pass mark {result.pass_mark:.0%}) in {result.duration_s:.1f}s"
+    )
+    if result.message:
+        out.print(f"[yellow]{result.message}[/]")
+    for warning in result.warnings:
+        out.print(f"[yellow]warning:[/] {warning}")

@@ -1,0 +1,63 @@
+"""Watch mode: re-grade a lab every time the learner saves, debounced, surviving errors."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from .grading import EventCallback
+from .labs import Lab
+from .results import GradeResult
+from .workspace import Workspace
+
+DEBOUNCE_MS = 150
+_WATCHED_SUFFIXES = (".py", ".toml", ".json", ".yaml", ".yml", ".txt", ".md", ".cfg", ".ini")
+
+
+def relevant_change(path: str) -> bool:
+    """Ignore caches, editor swap files and hidden files."""
+    parts = Path(path).parts
+    if any(part.startswith(".") or part == "__pycache__" for part in parts):
+        return False
+    return path.endswith(_WATCHED_SUFFIXES)
+
+
+def watch_lab(
+    workspace: Workspace,
+    lab: Lab,
+    *,
+    on_event: EventCallback | None = None,
+    on_result: Callable[[GradeResult], None] | None = None,
+    on_error: Callable[[BaseException], None] | None = None,
+    stop: threading.Event | None = None,
+    grade_first: bool = True,
+) -> None:
+    """Grade now (optionally), then again after each batch of saved changes until `stop` is set
+    or Ctrl-C. Errors are reported through `on_error` and watching goes on."""
+    from watchfiles import watch
+
+    from .learner import check
+
+    def run_once() -> None:
+        try:
+            result = check(workspace, lab, on_event=on_event)
+        except Exception as exc:  # noqa: BLE001 - watch mode must survive anything a run throws
+            if on_error is not None:
+                on_error(exc)
+            return
+        if on_result is not None:
+            on_result(result)
+
+    if grade_first:
+        run_once()
+    lab_dir = workspace.lab_dir(lab.id)
+    for changes in watch(
+        lab_dir, watch_filter=lambda _change, path: relevant_change(path), debounce=DEBOUNCE_MS, step=30,
+        stop_event=stop, rust_timeout=500, yield_on_timeout=False, raise_interrupt=False,
+    ):
+        if changes:
+            run_once()
+
+
+__all__ = ["DEBOUNCE_MS", "relevant_change", "watch_lab"]
