@@ -63,9 +63,14 @@ class _EventStream:
 _stream: _EventStream | None = None
 
 
-def _emit(event: dict[str, Any]) -> None:
+def emit_event(event: dict[str, Any]) -> None:
+    """Stream an extra event to the grading runner (e.g. {"event": "llm_call", ...} from the
+    LLM layer); the runner keeps llm_call events in the result's `llm_calls`."""
     if _stream is not None:
         _stream.emit(event)
+
+
+_emit = emit_event
 
 
 # -- network: loopback only -------------------------------------------------------------------

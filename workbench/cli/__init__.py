@@ -45,11 +45,8 @@ def _register() -> None:
 
     learn.register(app)
     app.add_typer(dev.app, name="dev", help="Lab authoring tools (verify labs).")
-    try:
-        from . import backend
-    except ImportError:
-        return
-    backend.register(app)
+    # Feature modules attach their commands here (each module's register(app) is cheap: it
+    # must not import heavy libraries at module level).
 
 
 _register()

@@ -59,6 +59,10 @@ def grader_env(lab: Lab, lab_dir: Path, tmp_dir: Path, event_fd: int | None) -> 
         WORKBENCH_MEMORY_MB=str(lab.spec.limits.memory_mb),
         WORKBENCH_GRADING="1",
     )
+    limits = lab.spec.limits
+    for name, value in (("CALLS", limits.llm_calls), ("TOKENS", limits.llm_tokens), ("SECONDS", limits.llm_seconds)):
+        if value is not None:
+            env[f"WORKBENCH_LLM_MAX_{name}"] = f"{value:g}"
     if event_fd is not None:
         env["WORKBENCH_EVENT_FD"] = str(event_fd)
     return env
@@ -104,6 +108,7 @@ class _Run:
         self.results: dict[int, CheckResult] = {}
         self.running: int | None = None
         self.collect_errors: list[str] = []
+        self.llm_calls: list[dict[str, Any]] = []
         self.finished = False
 
     def handle(self, event: dict[str, Any]) -> None:
@@ -118,6 +123,8 @@ class _Run:
             self.running = None
         elif kind == "collect_error":
             self.collect_errors.append(event.get("output", ""))
+        elif kind == "llm_call":
+            self.llm_calls.append({k: v for k, v in event.items() if k != "event"})
         elif kind == "finished":
             self.finished = True
         if self.on_event is not None:
@@ -251,7 +258,7 @@ def grade(
         lab=lab.id, status="fail", message=message, tests=tests, pass_mark=lab.spec.pass_mark,
         grader_sha256=combined_sha256(hashes_before), grader_files=hashes_before, workbench_version=__version__,
         started_at=started_at, duration_s=round(time.monotonic() - started, 3), model=model,
-        environment=environment_info(), warnings=warnings,
+        environment=environment_info(), warnings=warnings, llm_calls=run.llm_calls,
     )
     if not run.checks or run.collect_errors:
         status = "error"

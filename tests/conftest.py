@@ -1,0 +1,44 @@
+"""Shared fixtures: every test runs with its own HOME / XDG dirs and no inherited workspace."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private HOME and XDG dirs so tests never touch the user's config or state."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.setenv(name, str(home / name.lower()))
+    monkeypatch.delenv("WORKBENCH_WORKSPACE", raising=False)
+    monkeypatch.delenv("WORKBENCH_DATA_DIR", raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "120")
+    return home
+
+
+@pytest.fixture
+def workspace(tmp_path: Path):
+    """A fresh learner workspace."""
+    from workbench.core.workspace import init_workspace
+
+    ws, _ = init_workspace(tmp_path / "ws")
+    return ws
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 300):
+    """Run the real `workbench` command in a subprocess."""
+    import subprocess
+    import sys
+
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "workbench", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
