@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 @pytest.fixture(autouse=True)
@@ -42,3 +44,15 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     return subprocess.run(
         [sys.executable, "-m", "workbench", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
     )
+
+
+@pytest.fixture
+def toy_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A data dir with one toy lab ('toy'), active for in-process and CLI calls."""
+    from labkit import clear_caches, make_data_dir
+
+    data = make_data_dir(tmp_path / "data")
+    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(data))
+    clear_caches()
+    yield data
+    clear_caches()

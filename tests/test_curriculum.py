@@ -1,0 +1,61 @@
+"""Curricula and the skills matrix load and validate; errors name file, key and line."""
+
+from pathlib import Path
+
+import pytest
+
+from workbench.core.curriculum import load_curriculum, load_curriculum_file
+from workbench.core.errors import DataError
+from workbench.core.skills import load_skill_matrix
+
+
+def test_default_curriculum_has_four_phases_and_continuous() -> None:
+    curriculum = load_curriculum()
+    assert [p.id for p in curriculum.phases] == ["foundations", "production", "advanced", "specialization", "continuous"]
+    assert [p.months for p in curriculum.phases[:4]] == [(1, 3), (4, 6), (7, 9), (10, 12)]
+    assert curriculum.phases[4].months is None
+    # one topic per roadmap bullet (ROADMAP.md): 4 + 5 + 5 + 5 + 4
+    assert [len(p.topics) for p in curriculum.phases] == [4, 5, 5, 5, 4]
+
+
+def test_skills_matrix_has_twelve_categories_with_tiers() -> None:
+    matrix = load_skill_matrix()
+    assert len(matrix.categories) == 12
+    tiers = [c.tier for c in matrix.categories]
+    assert tiers.count("critical") == 5 and tiers.count("high") == 4 and tiers.count("emerging") == 3
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "ai-engineer-2026.toml"
+    path.write_text(text)
+    return path
+
+
+GOOD = Path(__file__).resolve().parents[1] / "curricula" / "ai-engineer-2026.toml"
+
+
+def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    text = GOOD.read_text().replace('title = "Foundations"', 'title = "Foundations', 1)
+    with pytest.raises(DataError) as info:
+        load_curriculum_file(_write(tmp_path, text))
+    line = GOOD.read_text().splitlines().index('title = "Foundations"') + 1
+    assert info.value.line == line
+    assert f"ai-engineer-2026.toml:{line}" in str(info.value)
+    assert info.value.exit_code == 2
+
+
+def test_unknown_key_is_named_with_its_line(tmp_path: Path) -> None:
+    text = GOOD.read_text().replace('summary = "Python, ML', 'sumary = "Python, ML', 1)
+    with pytest.raises(DataError) as info:
+        load_curriculum_file(_write(tmp_path, text))
+    assert info.value.key == "phases.0.sumary"
+    assert "unknown key" in str(info.value)
+    assert info.value.line is not None
+
+
+def test_bad_months_and_duplicate_topic(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="months"):
+        load_curriculum_file(_write(tmp_path, GOOD.read_text().replace("months = [1, 3]", "months = [3, 1]")))
+    duplicate = GOOD.read_text().replace('id = "cicd-ml"', 'id = "advanced-python"')
+    with pytest.raises(DataError, match="duplicate id 'advanced-python'"):
+        load_curriculum_file(_write(tmp_path, duplicate))
