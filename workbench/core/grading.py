@@ -191,6 +191,72 @@ def environment_info() -> dict[str, Any]:
     }
 
 
+class GraderProcess:
+    """A grader subprocess. With `hold`, it starts now, imports pytest, the plugin and the
+    grader files, then waits before running any check until `go()` (watch mode keeps one
+    ready so a save is graded without paying interpreter start-up)."""
+
+    def __init__(self, lab: Lab, lab_dir: Path, *, hold: bool = False) -> None:
+        self.lab = lab
+        self.lab_dir = lab_dir.resolve()
+        self.grader_hashes = lab.grader_hashes()
+        self._tmp = tempfile.TemporaryDirectory(prefix="workbench-grade-")
+        tmp_dir = Path(self._tmp.name)
+        ini_file = tmp_dir / "pytest.ini"
+        ini_file.write_text("[pytest]\naddopts =\n")
+        self.log_path = tmp_dir / "pytest.log"
+        self.read_fd, write_fd = os.pipe()
+        env = grader_env(lab, self.lab_dir, tmp_dir, write_fd)
+        pass_fds = [write_fd]
+        self._go_fd: int | None = None
+        hold_fd = -1
+        if hold:
+            hold_fd, self._go_fd = os.pipe()
+            env["WORKBENCH_HOLD_FD"] = str(hold_fd)
+            pass_fds.append(hold_fd)
+        try:
+            with open(self.log_path, "wb") as log:
+                self.proc = subprocess.Popen(
+                    pytest_command(lab, ini_file), cwd=tmp_dir, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                    stderr=subprocess.STDOUT, pass_fds=pass_fds, start_new_session=True,
+                )
+        finally:
+            os.close(write_fd)
+            if hold_fd >= 0:
+                os.close(hold_fd)
+
+    def usable_for(self, lab: Lab, lab_dir: Path) -> bool:
+        """Still waiting, for this lab and folder?"""
+        return self.lab.id == lab.id and self.lab_dir == lab_dir.resolve() and self.proc.poll() is None
+
+    def go(self) -> None:
+        """Let a held process run its checks."""
+        if self._go_fd is not None:
+            try:
+                os.write(self._go_fd, b"g")
+            except OSError:
+                pass
+            os.close(self._go_fd)
+            self._go_fd = None
+
+    def log_tail(self) -> str:
+        """The end of pytest's own output."""
+        return self.log_path.read_text("utf-8", "replace")[-4000:]
+
+    def close(self) -> None:
+        """Stop the process if it still runs and remove its files."""
+        if self._go_fd is not None:
+            os.close(self._go_fd)  # a held child reads EOF and exits
+            self._go_fd = None
+        if self.proc.poll() is None:
+            _kill_group(self.proc)
+        self.proc.wait()
+        if self.read_fd >= 0:
+            os.close(self.read_fd)
+            self.read_fd = -1
+        self._tmp.cleanup()
+
+
 def grade(
     lab: Lab,
     lab_dir: Path,
@@ -198,41 +264,32 @@ def grade(
     workspace_root: Path | None = None,
     on_event: EventCallback | None = None,
     model: str | None = None,
+    process: GraderProcess | None = None,
 ) -> GradeResult:
-    """Grade the learner's folder `lab_dir` against `lab`'s installed grader."""
+    """Grade the learner's folder `lab_dir` against `lab`'s installed grader (in `process`
+    when a held one is given, else in a new one)."""
     lab_dir = lab_dir.resolve()
+    if process is None or not process.usable_for(lab, lab_dir):
+        if process is not None:
+            process.close()
+        process = GraderProcess(lab, lab_dir)
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     started = time.monotonic()
-    hashes_before = lab.grader_hashes()
+    hashes_before = process.grader_hashes
     outside_before = _snapshot(workspace_root, [lab_dir])
     run = _Run(on_event)
     if on_event is not None:
         on_event({"event": "started", "lab": lab.id, "lab_dir": str(lab_dir), "grader_sha256": combined_sha256(hashes_before)})
     timeout_s = lab.spec.limits.timeout_s
-    with tempfile.TemporaryDirectory(prefix="workbench-grade-") as tmp:
-        tmp_dir = Path(tmp)
-        ini_file = tmp_dir / "pytest.ini"
-        ini_file.write_text("[pytest]\naddopts =\n")
-        log_path = tmp_dir / "pytest.log"
-        read_fd, write_fd = os.pipe()
-        try:
-            with open(log_path, "wb") as log:
-                proc = subprocess.Popen(
-                    pytest_command(lab, ini_file), cwd=tmp_dir, env=grader_env(lab, lab_dir, tmp_dir, write_fd),
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, pass_fds=(write_fd,),
-                    start_new_session=True,
-                )
-            os.close(write_fd)
-            write_fd = -1
-            completed = _read_events(proc, read_fd, run, started + timeout_s)
-            if not completed:
-                _kill_group(proc)
-            returncode = proc.wait()
-        finally:
-            os.close(read_fd)
-            if write_fd >= 0:
-                os.close(write_fd)
-        log_tail = log_path.read_text("utf-8", "replace")[-4000:]
+    try:
+        process.go()
+        completed = _read_events(process.proc, process.read_fd, run, started + timeout_s)
+        if not completed:
+            _kill_group(process.proc)
+        returncode = process.proc.wait()
+        log_tail = process.log_tail()
+    finally:
+        process.close()
 
     message: str | None = None
     status: str
@@ -260,7 +317,9 @@ def grade(
         started_at=started_at, duration_s=round(time.monotonic() - started, 3), model=model,
         environment=environment_info(), warnings=warnings, llm_calls=run.llm_calls,
     )
-    if not run.checks or run.collect_errors:
+    if message is not None:
+        status = "error"  # the run did not complete (Exercism: "error"); finished checks still count
+    elif not run.checks or run.collect_errors:
         status = "error"
         result.message = message or "the grader could not be collected:\n" + ("\n".join(run.collect_errors) or log_tail)
     elif warnings:
@@ -281,4 +340,4 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
-__all__ = ["encode_event", "grade", "grader_env", "pytest_command"]
+__all__ = ["GraderProcess", "encode_event", "grade", "grader_env", "pytest_command"]

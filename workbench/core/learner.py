@@ -9,7 +9,7 @@ from typing import Any
 
 from .curriculum import load_curriculum
 from .errors import NotFoundError
-from .grading import EventCallback, grade
+from .grading import EventCallback, GraderProcess, grade
 from .labs import Lab, get_lab, load_labs
 from .results import GradeResult
 from .skills import SkillScore, load_skill_matrix, skill_profile
@@ -78,8 +78,9 @@ def resolve_lab(workspace: Workspace, lab_id: str | None, cwd: Path | None = Non
     raise NotFoundError("no lab given and none started yet", hint="run 'workbench labs', then 'workbench start LAB'")
 
 
-def check(workspace: Workspace, lab: Lab, on_event: EventCallback | None = None) -> GradeResult:
-    """Grade the learner's copy of a lab and store the result."""
+def check(workspace: Workspace, lab: Lab, on_event: EventCallback | None = None,
+          process: GraderProcess | None = None) -> GradeResult:
+    """Grade the learner's copy of a lab and store the result (in `process` if one is held)."""
     if not workspace.is_started(lab.id):
         raise NotFoundError(f"lab '{lab.id}' is not started in {workspace.root}", hint=f"run 'workbench start {lab.id}'")
     model = None
@@ -87,7 +88,8 @@ def check(workspace: Workspace, lab: Lab, on_event: EventCallback | None = None)
         from .backend_name import active_model_name
 
         model = active_model_name()
-    result = grade(lab, workspace.lab_dir(lab.id), workspace_root=workspace.root, on_event=on_event, model=model)
+    result = grade(lab, workspace.lab_dir(lab.id), workspace_root=workspace.root, on_event=on_event, model=model,
+                   process=process)
     workspace.progress.record_attempt(result)
     return result
 

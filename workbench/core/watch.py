@@ -37,27 +37,50 @@ def watch_lab(
     or Ctrl-C. Errors are reported through `on_error` and watching goes on."""
     from watchfiles import watch
 
+    from .grading import GraderProcess
     from .learner import check
 
+    lab_dir = workspace.lab_dir(lab.id)
+    held: GraderProcess | None = None
+
     def run_once() -> None:
+        nonlocal held
+        process, held = held, None
         try:
-            result = check(workspace, lab, on_event=on_event)
+            result = check(workspace, lab, on_event=on_event, process=process)
         except Exception as exc:  # noqa: BLE001 - watch mode must survive anything a run throws
             if on_error is not None:
                 on_error(exc)
             return
+        finally:
+            held = _hold(lab, lab_dir)
         if on_result is not None:
             on_result(result)
 
     if grade_first:
         run_once()
-    lab_dir = workspace.lab_dir(lab.id)
-    for changes in watch(
-        lab_dir, watch_filter=lambda _change, path: relevant_change(path), debounce=DEBOUNCE_MS, step=30,
-        stop_event=stop, rust_timeout=500, yield_on_timeout=False, raise_interrupt=False,
-    ):
-        if changes:
-            run_once()
+    else:
+        held = _hold(lab, lab_dir)
+    try:
+        for changes in watch(
+            lab_dir, watch_filter=lambda _change, path: relevant_change(path), debounce=DEBOUNCE_MS, step=30,
+            stop_event=stop, rust_timeout=500, yield_on_timeout=False, raise_interrupt=False,
+        ):
+            if changes:
+                run_once()
+    finally:
+        if held is not None:
+            held.close()
+
+
+def _hold(lab: Lab, lab_dir: Path):
+    """Start the next grader now so that the next save is graded at once."""
+    from .grading import GraderProcess
+
+    try:
+        return GraderProcess(lab, lab_dir, hold=True)
+    except OSError:
+        return None
 
 
 __all__ = ["DEBOUNCE_MS", "relevant_change", "watch_lab"]
