@@ -207,7 +207,8 @@ def skills(
     explain: bool = typer.Option(False, "--explain", help="Explain how proficiency is computed."),
 ) -> None:
     """Your proficiency per skill category, from graded evidence."""
-    from ..core import learner, skills as skills_module
+    from ..core import learner
+    from ..core import skills as skills_module
 
     if explain:
         console().print(skills_module.__doc__.strip())
