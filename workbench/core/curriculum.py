@@ -107,7 +107,7 @@ def load_curriculum(curriculum_id: str = DEFAULT_CURRICULUM) -> Curriculum:
     """Load a shipped curriculum by id."""
     path = curricula_dir() / f"{curriculum_id}.toml"
     if not path.is_file():
-        known = sorted(p.stem for p in curricula_dir().glob("*.toml") if not p.stem.startswith("skills-"))
+        known = sorted(p.stem for p in curricula_dir().glob("*.toml") if not p.stem.startswith(("skills-", "profiles-")))
         raise NotFoundError(f"unknown curriculum '{curriculum_id}'", hint=f"known: {', '.join(known)}")
     return load_curriculum_file(path)
 
