@@ -306,23 +306,13 @@ class ExportOutcome:
 
 def _lab_records(workspace: Workspace, state: InstalledState, warnings: list[str]) -> list[BundleLab]:
     """Per lab: the best result of every check over the trusted attempts graded by the installed
-    grader (ProgressStore.best_checks' rule, kept to one grader so the bundle verifies against it).
-    Reads the progress database directly: the store has no query that keeps each attempt's grader."""
+    grader (ProgressStore.best_checks' rule, kept to one grader so the bundle verifies against it)."""
     store = workspace.progress
     hints = {lab_id: store.hints_revealed(lab_id) for lab_id in store.all_hints()}
     solutions = store.solutions_viewed()
     started = store.started_labs()
-    conn = sqlite3.connect(store.db_path, timeout=30)
-    conn.row_factory = sqlite3.Row
-    try:
-        attempts = conn.execute(
-            "SELECT id, lab_id, started_at, status, grader_sha256, trusted, json_extract(result_json, '$.model') AS model"
-            " FROM attempts ORDER BY id").fetchall()
-        check_rows = conn.execute(
-            "SELECT c.* FROM check_results c JOIN attempts a ON a.id = c.attempt_id WHERE a.trusted = 1"
-            " ORDER BY c.attempt_id, c.task_id").fetchall()
-    finally:
-        conn.close()
+    attempts = store.attempts()
+    check_rows = store.trusted_check_rows()
     records = []
     for lab_id in sorted(started.keys() | hints.keys() | solutions.keys() | {a["lab_id"] for a in attempts},
                          key=lambda i: list(state.labs).index(i) if i in state.labs else len(state.labs)):

@@ -161,6 +161,18 @@ class ProgressStore:
                 }
         return best
 
+    def attempts(self) -> list[sqlite3.Row]:
+        """Every attempt (id, lab, time, status, grader hash, trusted, model), oldest first."""
+        return self._conn.execute(
+            "SELECT id, lab_id, started_at, status, grader_sha256, trusted,"
+            " json_extract(result_json, '$.model') AS model FROM attempts ORDER BY id").fetchall()
+
+    def trusted_check_rows(self) -> list[sqlite3.Row]:
+        """Every per-check result of a trusted attempt, in attempt and check order."""
+        return self._conn.execute(
+            "SELECT c.* FROM check_results c JOIN attempts a ON a.id = c.attempt_id WHERE a.trusted = 1"
+            " ORDER BY c.attempt_id, c.task_id").fetchall()
+
     def hints_revealed(self, lab_id: str) -> list[int]:
         """1-based indexes of the hints revealed for a lab, in order of revealing."""
         rows = self._conn.execute("SELECT hint_index FROM hints WHERE lab_id = ? ORDER BY revealed_at, hint_index", (lab_id,))
