@@ -1,0 +1,1 @@
+"""Screens of the workbench TUI, one module per feature."""
