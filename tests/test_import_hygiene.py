@@ -12,6 +12,7 @@ HEAVY = ("litellm", "textual", "jinja2", "torch")
     "import workbench.core.curriculum, workbench.core.labs, workbench.core.grading, workbench.core.learner,"
     " workbench.core.progress, workbench.core.skills, workbench.core.workspace, workbench.core.verify",
     "import workbench.cli",
+    "import workbench.entry",
     "import workbench.grader_plugin",
 ])
 def test_no_heavy_imports(statement: str) -> None:

@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from workbench.tui.recommend import weakest_critical_labs
+from workbench.core.recommend import weakest_critical_labs
 from workbench.tui.widgets.nav_bar import NavBar
 from workbench.tui.widgets.skill_table import TIER_STYLE, SkillTable
 

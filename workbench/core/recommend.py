@@ -1,15 +1,11 @@
-"""Which labs to do next for the weakest Critical skills.
-
-This ranking is a candidate for `workbench.core` (the team report needs "what to train
-next" too); it lives here until the core offers it, and only orders data the core returned.
-"""
+"""Which labs to do next: those that raise the learner's weakest Critical skills first."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from workbench.core.skills import SkillScore
+    from .skills import SkillScore
 
 
 def weakest_critical_labs(scores: list[SkillScore], lab_rows: list[dict[str, Any]], limit: int = 6
