@@ -1,0 +1,32 @@
+"""Child process of the crash check: appends records to an audit log in a loop and prints each
+seq once append() has returned, until the grader kills it with SIGKILL.
+
+usage: python _writer_child.py LAB_DIR LOG_PATH SEED
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+
+lab_dir, log_path, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+sys.path.insert(0, lab_dir)
+
+import audit  # noqa: E402 - the learner's module, from their folder
+
+rng = random.Random(seed)
+log = audit.AuditLog(log_path)
+alphabet = "abcdefghijklmnopqrstuvwxyz0123456789 "
+chunk = "".join(rng.choice(alphabet) for _ in range(4096))
+i = 0
+while True:
+    # a long conversation: many small strings, so a writer that streams JSON into a buffered file
+    # issues many write calls per record, and a kill can land between them
+    turns = rng.choice([4, 64, 256, 1024])
+    start = rng.randrange(3900)
+    entry = {"event": "crash-test", "writer": seed, "i": i,
+             "input": [{"role": "user", "content": chunk[(start + 7 * j) % 3900:][:100]} for j in range(turns)]}
+    record = log.append(entry)
+    sys.stdout.write(f"{record['seq']}\n")
+    sys.stdout.flush()
+    i += 1
