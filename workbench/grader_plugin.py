@@ -328,3 +328,34 @@ def _apply_memory_limit() -> None:
         limit_bytes = min(limit_bytes, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, hard))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+# -- model fixtures (workbench.llm) -------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def llm():
+    """The workbench model API for graders (`llm.chat(...)`, `llm.stream(...)`, `llm.model`).
+
+    Fails the check with how to fix it when the backend does not answer. Under `workbench
+    check` the parent has already started the embedded server and passed its URL."""
+    from workbench.llm.errors import LLMError
+    from workbench.llm.grading import grader_model
+
+    try:
+        return grader_model()
+    except LLMError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _llm_budget_guard():
+    """Fail the check that spent a lab's LLM budget, even if the learner's code caught the error."""
+    budget_module = sys.modules.get("workbench.llm.budget")
+    before = len(budget_module.current_budget().exceeded) if budget_module else 0
+    yield
+    budget_module = sys.modules.get("workbench.llm.budget")
+    if budget_module is None:
+        return
+    exceeded = budget_module.current_budget().exceeded
+    if len(exceeded) > before:
+        pytest.fail(exceeded[-1], pytrace=False)

@@ -41,12 +41,13 @@ def _root(
 
 
 def _register() -> None:
-    from . import dev, learn
+    from . import backend, bundles, dev, learn, tui
 
     learn.register(app)
+    backend.register(app)
+    bundles.register(app)
+    tui.register(app)
     app.add_typer(dev.app, name="dev", help="Lab authoring tools (verify labs).")
-    # Feature modules attach their commands here (each module's register(app) is cheap: it
-    # must not import heavy libraries at module level).
 
 
 _register()

@@ -88,6 +88,10 @@ def check(workspace: Workspace, lab: Lab, on_event: EventCallback | None = None,
         from .backend_name import active_model_name
 
         model = active_model_name()
+        # the embedded model server is started on demand (this imports no litellm)
+        from ..llm.grading import prepare_grading
+
+        prepare_grading(lab.spec.needs)
     result = grade(lab, workspace.lab_dir(lab.id), workspace_root=workspace.root, on_event=on_event, model=model,
                    process=process)
     workspace.progress.record_attempt(result)

@@ -1,0 +1,93 @@
+"""The model layer's part in grading.
+
+Parent side (`workbench check`, `workbench dev verify`): `prepare_grading(needs)` makes sure
+the model a lab needs is there before the grader starts (the embedded server is started on
+demand, with a message, and left running) and passes its URL to graders through
+WORKBENCH_LLM_API_BASE: a grader runs with a temporary HOME, so it could not find the
+server's state file itself. Replay mode needs no server.
+
+Child side (the grader's `llm` fixture): `grader_model()` checks the backend answers and
+returns the API graders call.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import server
+from .cassette import cassette_mode
+from .config import API_BASE_ENV, LOCAL, active_model
+from .errors import ServerNotRunning
+
+Announce = Callable[[str], None]
+
+
+_api_base_set_here = False
+
+
+def prepare_grading(needs: tuple[str, ...] | list[str], announce: Announce | None = None) -> dict[str, str]:
+    """Before a grading run of a lab that needs "llm": start the embedded server if needed
+    (visible message; it stays running) and export WORKBENCH_LLM_API_BASE and
+    WORKBENCH_STATE_DIR, which pass through to every grader process started from now on
+    (including ones watch mode holds ready). Returns what was set."""
+    global _api_base_set_here
+    if "llm" not in needs or cassette_mode() == "replay" or active_model() != LOCAL:
+        return {}
+    if os.environ.get(API_BASE_ENV) and not _api_base_set_here:
+        return {}  # the user pointed the workbench at a server of their own
+    info = server.ensure_running(announce)
+    exported = {API_BASE_ENV: info.base_url, "WORKBENCH_STATE_DIR": str(server.state_file().parent)}
+    os.environ.update(exported)
+    _api_base_set_here = True
+    return exported
+
+
+@dataclass(frozen=True)
+class GraderModel:
+    """What the `llm` fixture gives a grader: the backend's name and the call functions."""
+
+    model: str
+    replay: bool
+
+    def chat(self, messages: list[dict[str, Any]], **kwargs: Any) -> Any:
+        """workbench.llm.chat on the active backend."""
+        from .client import chat
+
+        return chat(messages, **kwargs)
+
+    def stream(self, messages: list[dict[str, Any]], **kwargs: Any) -> Any:
+        """workbench.llm.stream on the active backend."""
+        from .client import stream
+
+        return stream(messages, **kwargs)
+
+
+def grader_model() -> GraderModel:
+    """Check the active backend can answer and return the grader-facing API. Inside a grading
+    run the server must already be up (the parent starts it); a grader run by hand starts it."""
+    model = active_model()
+    replay = cassette_mode() == "replay"
+    if replay or model != LOCAL:
+        return GraderModel(model, replay)
+    base_url = os.environ.get(API_BASE_ENV)
+    if base_url:
+        try:
+            server.require_answering(base_url)
+            return GraderModel(model, replay)
+        except ServerNotRunning:
+            current = server.status() if os.environ.get("WORKBENCH_STATE_DIR") else None
+            if current is None or not current.running or current.info is None:
+                raise
+            os.environ[API_BASE_ENV] = current.info.base_url  # the server moved to another port
+            return GraderModel(model, replay)
+    if os.environ.get("WORKBENCH_GRADING") == "1":
+        raise ServerNotRunning("no model server URL was passed to this grader",
+                               hint="grade with 'workbench check' (it starts the server), or run 'workbench backend up'")
+    os.environ[API_BASE_ENV] = server.ensure_running().base_url
+    return GraderModel(model, replay)
+
+
+__all__ = ["GraderModel", "grader_model", "prepare_grading"]
