@@ -12,6 +12,30 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_model_state(tmp_path_factory: pytest.TempPathFactory):
+    """One state dir for the whole run, so labs that need the model share one embedded
+    server (started on demand by grading), stopped when the run ends."""
+    state = tmp_path_factory.mktemp("model-state")
+    saved = {key: os.environ.get(key) for key in ("WORKBENCH_STATE_DIR", "WORKBENCH_LLM_API_BASE", "WORKBENCH_MODEL")}
+    os.environ["WORKBENCH_STATE_DIR"] = str(state)
+    os.environ.pop("WORKBENCH_LLM_API_BASE", None)
+    os.environ["WORKBENCH_MODEL"] = "local"
+    yield state
+    if "workbench.llm.server" in sys.modules:
+        server = sys.modules["workbench.llm.server"]
+        os.environ["WORKBENCH_STATE_DIR"] = str(state)
+        try:
+            server.down()
+        except Exception:  # noqa: BLE001 - best effort at the end of the run
+            pass
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private HOME and XDG dirs so tests never touch the user's config or state."""
