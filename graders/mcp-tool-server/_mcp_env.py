@@ -1,0 +1,284 @@
+"""The mcp-tool-server grader's harness: start the learner's server over stdio with the real
+MCP client, a reference model of the stockroom to compare against, a model wrapper that
+records what the agent asked for, and scripted models.
+
+Scripted models are used ONLY for the recovery and budget checks (a model that sends broken
+JSON, then out-of-range arguments, then valid ones; a model that never stops): a real 135M
+model cannot be made to misbehave on cue. The end-to-end check is driven by the real embedded
+model through workbench.llm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from workbench.llm import ChatResponse, ToolCall
+
+TOOL_NAMES = ("add_stock", "convert_units", "remove_stock")
+RESOURCE_URI = "inventory://stock"
+SKU_PATTERN = r"^[A-Z]{3}-[0-9]{3}$"
+UNITS = ("g", "kg", "lb", "oz")
+GRAMS_PER_UNIT = {"g": 1.0, "kg": 1000.0, "lb": 453.59237, "oz": 28.349523125}
+START_TIMEOUT_S = 30.0       # spawn + initialize (the SDK import alone takes 1-3 s here)
+REQUEST_TIMEOUT_S = 20.0     # any single request to the learner's server
+_LETTERS = "ABCDEFGHJKLMNPRSTW"
+
+
+class ServerProblem(Exception):
+    """The learner's server could not be started or stopped answering."""
+
+
+def sku(rng) -> str:
+    """A random valid SKU."""
+    return "".join(rng.choice(_LETTERS) for _ in range(3)) + "-" + str(rng.randint(100, 999))
+
+
+# -- the reference stockroom ------------------------------------------------------------------
+
+def _valid_quantity(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1000
+
+
+def _valid_sku(value: Any) -> bool:
+    return isinstance(value, str) and re.fullmatch(SKU_PATTERN, value) is not None
+
+
+@dataclass
+class Stockroom:
+    """What the README specifies, in plain Python: the grader's expected state."""
+
+    stock: dict[str, int] = field(default_factory=dict)
+
+    def apply(self, name: str, arguments: Any) -> tuple[bool, Any]:
+        """(ok, result) of one tool call; a failed call changes nothing."""
+        if not isinstance(arguments, dict):
+            return False, "not an object"
+        if name in ("add_stock", "remove_stock"):
+            sku_, quantity = arguments.get("sku"), arguments.get("quantity")
+            if not (_valid_sku(sku_) and _valid_quantity(quantity)):
+                return False, "invalid arguments"
+            if name == "add_stock":
+                self.stock[sku_] = self.stock.get(sku_, 0) + quantity
+            elif sku_ not in self.stock or self.stock[sku_] < quantity:
+                return False, "refused"
+            else:
+                self.stock[sku_] -= quantity
+            return True, {"sku": sku_, "on_hand": self.stock[sku_]}
+        if name == "convert_units":
+            value, source, target = arguments.get("value"), arguments.get("from_unit"), arguments.get("to_unit")
+            if not (isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1_000_000
+                    and source in UNITS and target in UNITS):
+                return False, "invalid arguments"
+            return True, {"value": round(value * GRAMS_PER_UNIT[source] / GRAMS_PER_UNIT[target], 4), "unit": target}
+        return False, "unknown tool"
+
+
+# -- talking to the learner's server ----------------------------------------------------------
+
+@dataclass
+class Connection:
+    """An initialized MCP session to the learner's server, plus what it took to get there."""
+
+    session: Any
+    init: Any
+    startup_s: float
+    stderr_path: Path
+
+    def stderr_tail(self, limit: int = 600) -> str:
+        """The end of the server's stderr (tracebacks land there)."""
+        return _stderr_tail(self.stderr_path, limit)
+
+
+def _stderr_tail(path: Path, limit: int = 600) -> str:
+    try:
+        return path.read_text(errors="replace").strip()[-limit:]
+    except OSError:
+        return ""
+
+
+@asynccontextmanager
+async def connect(lab_dir: Path):
+    """`python server.py` in the learner's folder, over stdio, with the SDK's ClientSession."""
+    from mcp import ClientSession, StdioServerParameters, stdio_client
+
+    script = lab_dir / "server.py"
+    if not script.is_file():
+        raise ServerProblem(f"no server.py in {lab_dir}")
+    stderr_dir = Path(tempfile.mkdtemp(prefix="mcp-stderr-"))
+    stderr_path = stderr_dir / "server.stderr"
+    params = StdioServerParameters(command=sys.executable, args=[str(script)], cwd=str(lab_dir))
+    started = time.perf_counter()
+    with stderr_path.open("w") as errlog:
+        async with stdio_client(params, errlog=errlog) as (read, write):
+            async with ClientSession(read, write, read_timeout_seconds=REQUEST_TIMEOUT_S) as session:
+                try:
+                    init = await asyncio.wait_for(session.initialize(), START_TIMEOUT_S)
+                except (Exception, asyncio.TimeoutError) as exc:  # noqa: BLE001 - reported with the server's stderr
+                    errlog.flush()
+                    tail = _stderr_tail(stderr_path)
+                    raise ServerProblem(f"`python server.py` did not complete the MCP handshake "
+                                        f"({type(exc).__name__}: {exc}); server stderr: {tail or '(empty)'}") from exc
+                yield Connection(session, init, time.perf_counter() - started, stderr_path)
+
+
+def run_with_server(lab_dir: Path, body: Callable[[Connection], Awaitable[Any]], timeout_s: float = 60.0) -> Any:
+    """Start the server, run `body(connection)`, stop the server; everything bounded in time.
+    A server that cannot start, or a session that hangs, fails the check with the reason."""
+
+    async def main() -> Any:
+        async with connect(lab_dir) as connection:
+            try:
+                return await body(connection)
+            except Exception as exc:
+                if _is_transport_failure(exc):
+                    raise ServerProblem(f"the server stopped answering ({type(exc).__name__}: {exc}); "
+                                        f"server stderr: {connection.stderr_tail() or '(empty)'}") from exc
+                raise
+
+    try:
+        return asyncio.run(asyncio.wait_for(main(), timeout_s))
+    except BaseException as exc:  # noqa: BLE001 - unwrapped and re-dispatched below
+        first = exc
+        while isinstance(getattr(first, "exceptions", None), tuple) and first.exceptions:
+            first = first.exceptions[0]  # anyio task groups wrap failures in exception groups
+        if isinstance(first, ServerProblem):
+            pytest.fail(str(first), pytrace=False)
+        if isinstance(first, asyncio.TimeoutError | TimeoutError):
+            pytest.fail(f"the check did not finish within {timeout_s:g} s (a request to the server, or the agent, hangs)",
+                        pytrace=False)
+        if first is exc:
+            raise
+        raise first from None
+
+
+def _is_transport_failure(exc: Exception) -> bool:
+    from mcp import MCPError
+
+    name = type(exc).__name__
+    if isinstance(exc, MCPError):
+        return "closed" in str(exc).lower() or "timed out" in str(exc).lower()
+    return name in ("ClosedResourceError", "BrokenResourceError", "EndOfStream")
+
+
+async def call(connection: Connection, name: str, arguments: dict[str, Any]) -> tuple[bool, Any, str]:
+    """(is_error, data, text) of one tools/call; a JSON-RPC error comes back as (True, None, message)
+    with text prefixed 'protocol error:'."""
+    from mcp import MCPError
+
+    try:
+        result = await asyncio.wait_for(connection.session.call_tool(name, arguments), REQUEST_TIMEOUT_S)
+    except asyncio.TimeoutError:
+        raise ServerProblem(f"tools/call {name}({arguments}) got no answer within {REQUEST_TIMEOUT_S:g} s") from None
+    except MCPError as exc:
+        if _is_transport_failure(exc):
+            raise
+        return True, None, f"protocol error: {exc}"
+    text = "\n".join(getattr(block, "text", "") or "" for block in result.content or [])
+    data = result.structured_content
+    if data is None:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+    return bool(result.is_error), data, text
+
+
+async def read_stock(connection: Connection) -> dict[str, Any]:
+    """The resource inventory://stock, parsed; AssertionError if it is not a JSON object."""
+    try:
+        result = await asyncio.wait_for(connection.session.read_resource(RESOURCE_URI), REQUEST_TIMEOUT_S)
+    except asyncio.TimeoutError:
+        raise ServerProblem(f"reading {RESOURCE_URI} got no answer within {REQUEST_TIMEOUT_S:g} s") from None
+    texts = [getattr(c, "text", None) for c in result.contents]
+    assert texts and texts[0] is not None, f"reading {RESOURCE_URI} returned no text content"
+    try:
+        value = json.loads(texts[0])
+    except ValueError:
+        raise AssertionError(f"{RESOURCE_URI} must be a JSON object of SKU -> units on hand, got {texts[0][:120]!r}") from None
+    assert isinstance(value, dict), f"{RESOURCE_URI} must be a JSON object of SKU -> units on hand, got {texts[0][:120]!r}"
+    return value
+
+
+# -- models -----------------------------------------------------------------------------------
+
+@dataclass
+class CountingModel:
+    """Wraps a chat function; records what each call offered and what the model asked for."""
+
+    chat: Any
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def __call__(self, messages: list[dict[str, Any]], **kwargs: Any) -> ChatResponse:
+        response = self.chat(messages, **kwargs)
+        self.calls.append({"tools": kwargs.get("tools") or [], "tool_choice": kwargs.get("tool_choice"),
+                           "tokens": response.total_tokens, "messages": len(messages),
+                           "tool_calls": [(c.name, c.arguments) for c in response.tool_calls]})
+        return response
+
+    @property
+    def tokens(self) -> int:
+        """Tokens over all calls."""
+        return sum(call["tokens"] for call in self.calls)
+
+    def requested(self) -> list[tuple[str, str]]:
+        """Every tool call the model asked for, in order."""
+        return [tool_call for call in self.calls for tool_call in call["tool_calls"]]
+
+
+def _tool_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [m for m in messages if m.get("role") == "tool"]
+
+
+def _call(name: str, arguments: str, index: int) -> ChatResponse:
+    return ChatResponse(content=None, tool_calls=[ToolCall(f"scripted_{index}", name, arguments)], finish_reason="tool_calls",
+                        model="scripted", prompt_tokens=40, completion_tokens=20)
+
+
+def _text(text: str) -> ChatResponse:
+    return ChatResponse(content=text, finish_reason="stop", model="scripted", prompt_tokens=40, completion_tokens=20)
+
+
+class RetryingModel:
+    """SCRIPTED: sends broken JSON, then an out-of-range quantity, then an unknown tool, then a
+    valid add_stock, then answers. Each reply depends only on how many tool results it has seen."""
+
+    answer = "Done: the stock was updated."
+
+    def __init__(self, sku_: str, quantity: int) -> None:
+        self.attempts = [
+            ("add_stock", '{"sku": "' + sku_ + '", "quantity": '),
+            ("add_stock", json.dumps({"sku": sku_, "quantity": 0})),
+            ("delete_everything", "{}"),
+            ("add_stock", json.dumps({"sku": sku_, "quantity": quantity})),
+        ]
+        self.seen: list[str] = []
+
+    def __call__(self, messages, tools=None, **kwargs) -> ChatResponse:
+        results = _tool_messages(messages)
+        self.seen = [str(m.get("content")) for m in results]
+        if tools and len(results) < len(self.attempts):
+            name, arguments = self.attempts[len(results)]
+            return _call(name, arguments, len(results))
+        return _text(self.answer)
+
+
+class NeverDoneModel:
+    """SCRIPTED: asks for convert_units whenever tools are offered and never answers (step budget)."""
+
+    def __call__(self, messages, tools=None, **kwargs) -> ChatResponse:
+        index = len(_tool_messages(messages))
+        if tools:
+            return _call("convert_units", json.dumps({"value": 1, "from_unit": "kg", "to_unit": "g"}), index)
+        return ChatResponse(content="", finish_reason="stop", model="scripted", prompt_tokens=40, completion_tokens=20)

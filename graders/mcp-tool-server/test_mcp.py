@@ -1,0 +1,401 @@
+"""Grader for mcp-tool-server: the learner's stockroom MCP server is started as `python
+server.py` over stdio with the SDK's real client (ClientSession over stdio_client) in every
+check, everything bounded in time. Its tools and resource are compared with a reference model
+of the stockroom; the agent bridge (agent.py) is driven by scripted models (marked as such)
+and by the real embedded model, and its effect is checked on the server's side."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import random
+import re
+
+import pytest
+from _mcp_env import (
+    RESOURCE_URI,
+    SKU_PATTERN,
+    TOOL_NAMES,
+    UNITS,
+    CountingModel,
+    NeverDoneModel,
+    RetryingModel,
+    Stockroom,
+    call,
+    read_stock,
+    run_with_server,
+    sku,
+)
+
+SEED = 8_2026
+E2E_TIMEOUT_S = 200.0
+_END_TO_END: dict = {}  # what the real-model run did, for the check that follows it
+
+
+def _force(name: str) -> dict:
+    return {"type": "function", "function": {"name": name}}
+
+
+def _props(tool) -> dict:
+    schema = tool.input_schema or {}
+    return schema.get("properties") or {}
+
+
+def _bounds(prop: dict) -> tuple[float | None, float | None]:
+    low = prop.get("minimum", prop["exclusiveMinimum"] + 1 if "exclusiveMinimum" in prop else None)
+    high = prop.get("maximum", prop["exclusiveMaximum"] - 1 if "exclusiveMaximum" in prop else None)
+    return low, high
+
+
+def _enum(prop: dict) -> set | None:
+    if "enum" in prop:
+        return set(prop["enum"])
+    for key in ("anyOf", "oneOf"):
+        if key in prop and all("const" in option for option in prop[key]):
+            return {option["const"] for option in prop[key]}
+    return None
+
+
+async def _tools(connection) -> dict:
+    listing = await connection.session.list_tools()
+    return {tool.name: tool for tool in listing.tools}
+
+
+async def _agent(learner, *args, **kwargs):
+    try:
+        outcome = learner.run_agent(*args, **kwargs)
+        if inspect.isawaitable(outcome):
+            outcome = await outcome
+    except NotImplementedError as exc:
+        pytest.fail(f"run_agent is not implemented yet ({exc})", pytrace=False)
+    except Exception as exc:  # noqa: BLE001 - a crash of the loop is what is being checked
+        pytest.fail(f"run_agent raised {type(exc).__name__}: {exc}", pytrace=False)
+    for name in ("final_answer", "steps", "tokens", "stop_reason", "transcript"):
+        if not hasattr(outcome, name):
+            pytest.fail(f"run_agent must return an AgentResult with .{name}", pytrace=False)
+    return outcome
+
+
+def _parsed(arguments: str) -> dict | None:
+    try:
+        value = json.loads(arguments or "{}")
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _tool_messages(result) -> list[dict]:
+    return [m for m in result.transcript if isinstance(m, dict) and m.get("role") == "tool"]
+
+
+@pytest.mark.check(skill="systems-design", points=2, hint=1)
+def test_server_lists_tools_with_json_schemas(lab_dir, record_metric):
+    """The server starts over stdio and lists three tools with JSON-schema inputs and the stock resource"""
+
+    async def body(connection):
+        record_metric("startup_s", round(connection.startup_s, 2))
+        tools = await _tools(connection)
+        record_metric("tools", len(tools))
+        assert sorted(tools) == sorted(TOOL_NAMES), f"tools/list returned {sorted(tools)}, expected exactly {list(TOOL_NAMES)}"
+        for name, tool in tools.items():
+            assert (tool.description or "").strip(), f"{name} has no description: the model picks tools by it"
+            schema = tool.input_schema or {}
+            assert schema.get("type") == "object", f"{name}: inputSchema must be a JSON schema of type object"
+        rng = random.Random(SEED)
+        for name in ("add_stock", "remove_stock"):
+            props, required = _props(tools[name]), set(tools[name].input_schema.get("required") or [])
+            assert {"sku", "quantity"} <= set(props) and {"sku", "quantity"} <= required, (
+                f"{name} needs required properties sku and quantity; has {sorted(props)}, required {sorted(required)}")
+            sku_prop, quantity = props["sku"], props["quantity"]
+            assert sku_prop.get("type") == "string" and sku_prop.get("pattern"), f"{name}.sku must be a string with a pattern"
+            good = [sku(rng) for _ in range(5)]
+            bad = ["kettle", "ket-204", "KET-2045", "KE-204", "KET204", "XKET-204", "KET-20"]
+            wrong = [s for s in good if not re.search(sku_prop["pattern"], s)] + [
+                s for s in bad if re.search(sku_prop["pattern"], s)]
+            assert not wrong, f"{name}.sku pattern {sku_prop['pattern']!r} gets these wrong: {wrong} (want {SKU_PATTERN})"
+            low, high = _bounds(quantity)
+            assert quantity.get("type") == "integer" and (low, high) == (1, 1000), (
+                f"{name}.quantity must be an integer from 1 to 1000 (minimum/maximum); got type "
+                f"{quantity.get('type')!r}, bounds {(low, high)}")
+        props = _props(tools["convert_units"])
+        required = set(tools["convert_units"].input_schema.get("required") or [])
+        assert {"value", "from_unit", "to_unit"} <= required, (
+            f"convert_units needs required value, from_unit, to_unit; required is {sorted(required)}")
+        assert props["value"].get("type") == "number" and _bounds(props["value"])[0] == 0, (
+            "convert_units.value must be a number with minimum 0")
+        for unit in ("from_unit", "to_unit"):
+            assert _enum(props[unit]) == set(UNITS), (
+                f"convert_units.{unit} must be an enum of {list(UNITS)}, got {_enum(props[unit])}")
+        listing = await connection.session.list_resources()
+        resources = {str(r.uri): r for r in listing.resources}
+        assert RESOURCE_URI in resources, f"resources/list must include {RESOURCE_URI}; it lists {sorted(resources)}"
+        assert resources[RESOURCE_URI].mime_type == "application/json", (
+            f"{RESOURCE_URI} must declare mimeType application/json, got {resources[RESOURCE_URI].mime_type!r}")
+        assert await read_stock(connection) == {}, f"a fresh server's {RESOURCE_URI} must be an empty object"
+
+    run_with_server(lab_dir, body)
+
+
+@pytest.mark.check(skill="agentic-systems", points=3, hint=2)
+def test_tools_change_state_and_resource_reports_it(lab_dir, record_metric):
+    """Each tool does its job over MCP, and inventory://stock reports the resulting stock"""
+    rng = random.Random(SEED + 1)
+    skus = [sku(rng) for _ in range(3)]
+    plan = []
+    for item in skus:
+        plan.append(("add_stock", {"sku": item, "quantity": rng.randint(20, 400)}))
+    for _ in range(8):
+        item = rng.choice(skus)
+        plan.append(rng.choice([
+            ("add_stock", {"sku": item, "quantity": rng.randint(1, 300)}),
+            ("remove_stock", {"sku": item, "quantity": rng.randint(1, 120)}),
+            ("convert_units", {"value": round(rng.uniform(0, 500), 2), "from_unit": rng.choice(UNITS),
+                               "to_unit": rng.choice(UNITS)}),
+        ]))
+    reference = Stockroom()
+
+    async def body(connection):
+        for name, arguments in plan:
+            expected_ok, expected = reference.apply(name, arguments)
+            is_error, data, text = await call(connection, name, arguments)
+            assert is_error != expected_ok, (
+                f"{name}({arguments}) returned is_error={is_error}, expected {not expected_ok}: {text[:200]}")
+            if not expected_ok:
+                continue
+            assert isinstance(data, dict), f"{name}({arguments}) must return a JSON object, got {text[:120]!r}"
+            for key, value in expected.items():
+                got = data.get(key)
+                same = abs(got - value) <= 1e-3 if isinstance(value, float) and isinstance(got, int | float) else got == value
+                assert same, f"{name}({arguments}) returned {data}, expected {key}={value!r}"
+        stock = await read_stock(connection)
+        record_metric("calls", len(plan))
+        record_metric("skus", len(stock))
+        assert stock == reference.stock, f"after {len(plan)} calls {RESOURCE_URI} says {stock}, expected {reference.stock}"
+
+    run_with_server(lab_dir, body)
+
+
+@pytest.mark.check(skill="programming", points=1, hint=2)
+def test_refused_actions_say_why_and_change_nothing(lab_dir, record_metric):
+    """Removing more than is on hand, or an unknown SKU, is an error result that says why and changes nothing"""
+    rng = random.Random(SEED + 2)
+    item, unknown = sku(rng), sku(rng)
+    on_hand = rng.randint(5, 50)
+
+    async def body(connection):
+        await call(connection, "add_stock", {"sku": item, "quantity": on_hand})
+        cases = [({"sku": item, "quantity": on_hand + rng.randint(1, 40)}, str(on_hand)),
+                 ({"sku": unknown, "quantity": 1}, unknown)]
+        for arguments, must_mention in cases:
+            is_error, _, text = await call(connection, "remove_stock", arguments)
+            assert is_error, f"remove_stock({arguments}) with {on_hand} of {item} on hand must be an error result"
+            assert not text.startswith("protocol error"), (
+                f"remove_stock({arguments}) came back as a JSON-RPC error ({text[:120]}); a refused action is a tool "
+                "result with isError=true, so the model can read why")
+            assert must_mention in text, (
+                f"the error for remove_stock({arguments}) must say why (mention {must_mention!r}), got {text[:200]!r}; "
+                "a plain exception hides its message: raise ToolError")
+        stock = await read_stock(connection)
+        record_metric("stock_after", json.dumps(stock))
+        assert stock == {item: on_hand}, f"refused removals changed the stock: {stock}, expected {{{item!r}: {on_hand}}}"
+
+    run_with_server(lab_dir, body)
+
+
+@pytest.mark.check(skill="programming", points=2, hint=1)
+def test_invalid_arguments_are_error_results(lab_dir, record_metric):
+    """Invalid arguments come back as error results naming the field, and the server keeps working"""
+    rng = random.Random(SEED + 3)
+    item = sku(rng)
+    invalid = [
+        ("add_stock", {"sku": item, "quantity": 0}, "quantity"),
+        ("add_stock", {"sku": item, "quantity": 1001}, "quantity"),
+        ("add_stock", {"sku": item, "quantity": "many"}, "quantity"),
+        ("add_stock", {"sku": item.lower(), "quantity": 3}, "sku"),
+        ("add_stock", {"quantity": 3}, "sku"),
+        ("remove_stock", {"sku": item, "quantity": -2}, "quantity"),
+        ("convert_units", {"value": 2, "from_unit": "stone", "to_unit": "kg"}, "from_unit"),
+        ("convert_units", {"value": -1, "from_unit": "kg", "to_unit": "g"}, "value"),
+        ("convert_units", {"value": 2, "from_unit": "kg"}, "to_unit"),
+    ]
+
+    async def body(connection):
+        await call(connection, "add_stock", {"sku": item, "quantity": 10})
+        rejected = 0
+        for name, arguments, field_name in invalid:
+            is_error, _, text = await call(connection, name, arguments)
+            assert is_error, f"{name}({arguments}) succeeded; invalid arguments must be rejected"
+            assert not text.startswith("protocol error"), (
+                f"{name}({arguments}) came back as a JSON-RPC error ({text[:120]}); return a tool result with "
+                "isError=true so the model can correct its call")
+            assert field_name in text, f"the error for {name}({arguments}) should name {field_name!r}, got {text[:200]!r}"
+            rejected += 1
+        is_error, _, text = await call(connection, "delete_everything", {})
+        assert is_error, "calling a tool that does not exist must be an error"
+        ok_error, data, text = await call(connection, "add_stock", {"sku": item, "quantity": 5})
+        assert not ok_error and isinstance(data, dict) and data.get("on_hand") == 15, (
+            f"after the invalid calls a valid add_stock must still work (on_hand 15), got {text[:120]!r}")
+        stock = await read_stock(connection)
+        record_metric("rejected", rejected)
+        assert stock == {item: 15}, f"invalid calls changed the stock: {stock}, expected {{{item!r}: 15}}"
+
+    run_with_server(lab_dir, body)
+
+
+@pytest.mark.check(skill="agentic-systems", points=1, hint=3)
+def test_bridge_lists_and_calls_tools(lab_dir, learner, record_metric):
+    """agent.py turns the MCP listing into OpenAI tool specs and runs calls through the session without raising"""
+    rng = random.Random(SEED + 4)
+    item = sku(rng)
+
+    async def body(connection):
+        listing = await connection.session.list_tools()
+        try:
+            specs = learner.tool_specs(listing.tools)
+        except NotImplementedError as exc:
+            pytest.fail(f"tool_specs is not implemented yet ({exc})", pytrace=False)
+        by_name = {s.get("function", {}).get("name"): s for s in specs if isinstance(s, dict)}
+        assert sorted(by_name, key=str) == sorted(TOOL_NAMES), f"tool_specs gives {sorted(map(str, by_name))}, expected {list(TOOL_NAMES)}"
+        for tool in listing.tools:
+            spec = by_name[tool.name]
+            assert spec.get("type") == "function", f"{tool.name}: an OpenAI tool spec has type 'function'"
+            assert spec["function"].get("parameters") == tool.input_schema, (
+                f"{tool.name}: parameters must be the server's inputSchema, unchanged")
+            assert spec["function"].get("description"), f"{tool.name}: pass the server's description on to the model"
+        outcomes = {}
+        for label, name, arguments in [
+            ("valid", "add_stock", json.dumps({"sku": item, "quantity": 12})),
+            ("valid dict", "add_stock", {"sku": item, "quantity": 3}),
+            ("broken JSON", "add_stock", '{"sku": "' + item + '", "quantity": '),
+            ("invalid", "add_stock", json.dumps({"sku": item, "quantity": 0})),
+            ("refused", "remove_stock", json.dumps({"sku": item, "quantity": 999})),
+            ("unknown tool", "delete_everything", "{}"),
+        ]:
+            try:
+                outcome = await learner.call_tool(connection.session, name, arguments)
+            except NotImplementedError as exc:
+                pytest.fail(f"call_tool is not implemented yet ({exc})", pytrace=False)
+            except Exception as exc:  # noqa: BLE001 - raising is what is being checked
+                pytest.fail(f"call_tool raised {type(exc).__name__} on a {label} call: {exc}; report it as ok=False",
+                            pytrace=False)
+            outcomes[label] = outcome
+            assert isinstance(getattr(outcome, "content", None), str) and outcome.content, (
+                f"call_tool must return an outcome with text content for the model ({label} call)")
+        assert outcomes["valid"].ok and "12" in outcomes["valid"].content, (
+            f"a valid add_stock must be ok with the server's result in content, got {outcomes['valid']}")
+        assert outcomes["valid dict"].ok and "15" in outcomes["valid dict"].content, (
+            f"call_tool must accept arguments as a dict too, got {outcomes['valid dict']}")
+        for label in ("broken JSON", "invalid", "refused", "unknown tool"):
+            assert not outcomes[label].ok and "error" in outcomes[label].content.lower(), (
+                f"a {label} call must give ok=False and content saying 'error: ...', got {outcomes[label]}")
+        assert "quantity" in outcomes["invalid"].content, "pass the server's error text on, so the model can fix its call"
+        stock = await read_stock(connection)
+        record_metric("stock_after", json.dumps(stock))
+        assert stock == {item: 15}, f"the stock should be {{{item!r}: 15}} after these calls, got {stock}"
+
+    run_with_server(lab_dir, body)
+
+
+@pytest.mark.check(skill="agentic-systems", points=3, hint=4)
+def test_scripted_agent_recovers_and_respects_budget(lab_dir, learner, record_metric):
+    """Server errors go back to the model, which retries (scripted model); the step budget holds"""
+    rng = random.Random(SEED + 5)
+    item, quantity = sku(rng), rng.randint(2, 90)
+
+    async def body(connection):
+        model = CountingModel(RetryingModel(item, quantity))
+        result = await _agent(learner, f"Add {quantity} units of {item} to the stock.", connection.session, chat=model,
+                              max_steps=6, max_tokens=4000)
+        record_metric("model_calls", len(model.calls))
+        assert model.calls and model.calls[0]["tools"], "the first model call must offer the server's tools"
+        stock = await read_stock(connection)
+        assert stock == {item: quantity}, (
+            f"the scripted model's one valid call adds {quantity} of {item}; the server's stock is {stock}")
+        messages = _tool_messages(result)
+        assert len(messages) == 4, f"4 tool calls must give 4 role='tool' messages, got {len(messages)}"
+        assert all("error" in str(m.get("content")).lower() for m in messages[:3]), (
+            f"broken JSON, an invalid quantity and an unknown tool must each come back as an error message: "
+            f"{[str(m.get('content'))[:60] for m in messages[:3]]}")
+        assert "quantity" in str(messages[1].get("content")), "the server's validation error must reach the model"
+        assert result.final_answer == RetryingModel.answer and result.stop_reason == "answer", (
+            f"after the valid call the model answered; final_answer={result.final_answer!r}, "
+            f"stop_reason={result.stop_reason!r}")
+
+        never_done = CountingModel(NeverDoneModel())
+        result = await _agent(learner, "Convert 1 kg to grams.", connection.session, chat=never_done, max_steps=3,
+                              max_tokens=10_000)
+        record_metric("budget_calls", len(never_done.calls))
+        assert len(never_done.calls) == 3 and result.stop_reason == "step_budget", (
+            f"max_steps=3: expected 3 model calls and stop_reason 'step_budget', got {len(never_done.calls)} calls and "
+            f"{result.stop_reason!r}")
+        assert isinstance(result.final_answer, str) and result.final_answer.strip(), "a budget stop still needs a final answer"
+
+    run_with_server(lab_dir, body)
+
+
+@pytest.mark.check(skill="agentic-systems", points=3, hint=5)
+def test_real_model_task_end_to_end(lab_dir, learner, llm, record_metric):
+    """With the real model, an agent task runs end to end through the server and its effect is the model's call"""
+    rng = random.Random(SEED + 6)
+    item, before, quantity = sku(rng), rng.randint(10, 90), rng.randint(2, 60)
+    task = rng.choice(["Add {q} units of {sku} to the stock.", "Please add {q} units of {sku} to the stock."])
+    task = task.format(q=quantity, sku=item)
+    _END_TO_END.clear()
+
+    async def body(connection):
+        reference = Stockroom()
+        for name, arguments in [("add_stock", {"sku": item, "quantity": before})]:
+            await call(connection, name, arguments)
+            reference.apply(name, arguments)
+        listing = await connection.session.list_tools()
+        model = CountingModel(llm.chat)
+        result = await _agent(learner, task, connection.session, chat=model, max_steps=3, max_tokens=4000,
+                              first_tool_choice=_force("add_stock"))
+        record_metric("model_calls", len(model.calls))
+        record_metric("tokens", model.tokens)
+        assert model.calls, "run_agent never called the model"
+        offered = {t.get("function", {}).get("name"): t.get("function", {}).get("parameters") for t in model.calls[0]["tools"]}
+        served = {tool.name: tool.input_schema for tool in listing.tools}
+        assert offered == served, (
+            f"the first model call must offer the server's tools with their inputSchema as parameters; offered "
+            f"{sorted(map(str, offered))}")
+        assert model.calls[0]["tool_choice"] == _force("add_stock"), "pass first_tool_choice to the first model call"
+        requested = model.requested()
+        record_metric("requested", json.dumps(requested)[:300])
+        changed = False
+        for name, arguments in requested:
+            parsed = _parsed(arguments)
+            if parsed is None:
+                continue
+            ok, _ = reference.apply(name, parsed)
+            changed = changed or (ok and name != "convert_units")
+        stock = await read_stock(connection)
+        _END_TO_END.update(task=task, sku=item, before=before, quantity=quantity, stock=stock, requested=requested)
+        assert stock == reference.stock, (
+            f"the server's stock {stock} is not what the model's calls {requested} give ({reference.stock}): every call "
+            "the model makes must run once on the server, in order")
+        assert changed, f"no tool call changed the stock (the model asked for {requested})"
+        tool_messages = _tool_messages(result)
+        assert tool_messages, "the server's result must go back to the model as a role='tool' message"
+        assert result.steps == len(model.calls) <= 3, f"{len(model.calls)} model calls with max_steps=3; steps={result.steps}"
+        assert result.stop_reason == "answer" and isinstance(result.final_answer, str) and result.final_answer.strip(), (
+            f"the run should end with the model's answer; stop_reason={result.stop_reason!r}, "
+            f"final_answer={result.final_answer!r}")
+
+    run_with_server(lab_dir, body, timeout_s=E2E_TIMEOUT_S)
+
+
+@pytest.mark.check(skill="agentic-systems", points=1, hint=6)
+def test_real_model_did_what_the_task_asked(record_metric):
+    """The real model's task had exactly the effect asked for: the SKU's stock rose by the quantity"""
+    if "stock" not in _END_TO_END:
+        pytest.fail("the end-to-end run (previous check) did not get as far as reading the stock", pytrace=False)
+    run = _END_TO_END
+    calls = [_parsed(arguments) or {} for name, arguments in run["requested"] if name == "add_stock"]
+    record_metric("sku_matches_task", any(c.get("sku") == run["sku"] for c in calls))
+    record_metric("quantity_matches_task", any(c.get("quantity") == run["quantity"] for c in calls))
+    expected = run["before"] + run["quantity"]
+    assert run["stock"].get(run["sku"]) == expected, (
+        f"task {run['task']!r}: {run['sku']} should go from {run['before']} to {expected}, the server has "
+        f"{run['stock'].get(run['sku'])}; the model asked for {run['requested']}. The model fills arguments from the tool "
+        "and parameter descriptions: make them say what to copy from the request, and give no example values")
