@@ -45,6 +45,8 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
         monkeypatch.setenv(name, str(home / name.lower()))
     monkeypatch.delenv("WORKBENCH_WORKSPACE", raising=False)
     monkeypatch.delenv("WORKBENCH_DATA_DIR", raising=False)
+    # grading exports the shared server's URL into this process; each test starts without it
+    monkeypatch.delenv("WORKBENCH_LLM_API_BASE", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "120")
     return home
