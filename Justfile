@@ -13,7 +13,7 @@ setup:
 
 # Run the project's tests
 test *ARGS: setup
-    {{venv}}/bin/python -m pytest -q {{ARGS}}
+    {{venv}}/bin/python -m pytest -q --durations=10 {{ARGS}}
 
 # Lint with ruff
 lint: setup
