@@ -180,14 +180,14 @@ def _describe_exit(returncode: int) -> str:
 
 def environment_info() -> dict[str, Any]:
     """Where a result was produced (kept small: no user names or paths)."""
-    import pytest
+    from importlib.metadata import version
 
     return {
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
-        "pytest": pytest.__version__,
+        "pytest": version("pytest"),
     }
 
 
