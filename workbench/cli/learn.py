@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Optional
 
@@ -39,20 +40,30 @@ def init(path: Path = typer.Argument(Path("."), help="Folder for the workspace (
 
 def labs(as_json: bool = JSON_OPT) -> None:
     """List every lab with its phase, topic, tags and your status."""
-    from rich.table import Table
-
     from ..core.learner import lab_rows
 
     rows = lab_rows(_workspace(required=False))
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "title", "phase", "month", "tags", "needs", "min", "status", box=None, header_style="bold")
+    headers = ("id", "status", "month", "tags", "needs", "min", "title")
+    cells = []
     for row in rows:
         status = row["status"] + (f" ({row['best_score']:.0%})" if row["best_score"] is not None else "")
-        table.add_row(row["id"], row["title"], row["phase"], str(row["month"]), ",".join(row["tags"]),
-                      ",".join(row["needs"]) or "-", str(row["estimated_minutes"]), status)
-    console().print(table)
+        cells.append((row["id"], status, str(row["month"]), ",".join(row["tags"]), ",".join(row["needs"]) or "-",
+                      str(row["estimated_minutes"]), row["title"]))
+    widths = [max(len(header), *(len(c[i]) for c in cells)) for i, header in enumerate(headers)]
+    room = shutil.get_terminal_size((100, 24)).columns - sum(w + 2 for w in widths[:-1]) - 1
+    widths[-1] = max(10, min(widths[-1], room))  # the title gives way on a narrow terminal
+
+    def line(values: tuple[str, ...]) -> str:
+        shown = [v if len(v) <= w else v[: w - 1] + "…" for v, w in zip(values, widths, strict=True)]
+        return "  ".join(v.ljust(w) for v, w in zip(shown, widths, strict=True)).rstrip()
+
+    out = console()
+    out.print(line(headers), style="bold", markup=False, soft_wrap=True)
+    for row_cells in cells:
+        out.print(line(row_cells), markup=False, soft_wrap=True)
 
 
 def _print_roadmap(data: dict) -> None:
