@@ -95,7 +95,7 @@ def _snapshot(root: Path | None, skip: Iterable[Path]) -> dict[str, tuple[int, i
     return state
 
 
-def _changed(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
+def _changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
 
 
@@ -269,6 +269,13 @@ def grade(
     """Grade the learner's folder `lab_dir` against `lab`'s installed grader (in `process`
     when a held one is given, else in a new one)."""
     lab_dir = lab_dir.resolve()
+    if "llm" in lab.spec.needs:
+        # the embedded model server is started on demand (this imports no litellm)
+        from ..llm.grading import prepare_grading
+        from .backend_name import active_model_name
+
+        prepare_grading(lab.spec.needs)
+        model = model or active_model_name()
     if process is None or not process.usable_for(lab, lab_dir):
         if process is not None:
             process.close()
@@ -303,7 +310,7 @@ def grade(
     warnings: list[str] = []
     hashes_after = lab.grader_hashes()
     if hashes_after != hashes_before:
-        changed = _changed({k: (0, hash(v)) for k, v in hashes_before.items()}, {k: (0, hash(v)) for k, v in hashes_after.items()})
+        changed = _changed(hashes_before, hashes_after)
         warnings.append(f"grader files changed during grading: {', '.join(changed)}; this result is not trusted")
     outside_changed = _changed(outside_before, _snapshot(workspace_root, [lab_dir]))
     if outside_changed:

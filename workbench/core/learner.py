@@ -83,17 +83,7 @@ def check(workspace: Workspace, lab: Lab, on_event: EventCallback | None = None,
     """Grade the learner's copy of a lab and store the result (in `process` if one is held)."""
     if not workspace.is_started(lab.id):
         raise NotFoundError(f"lab '{lab.id}' is not started in {workspace.root}", hint=f"run 'workbench start {lab.id}'")
-    model = None
-    if "llm" in lab.spec.needs:
-        from .backend_name import active_model_name
-
-        model = active_model_name()
-        # the embedded model server is started on demand (this imports no litellm)
-        from ..llm.grading import prepare_grading
-
-        prepare_grading(lab.spec.needs)
-    result = grade(lab, workspace.lab_dir(lab.id), workspace_root=workspace.root, on_event=on_event, model=model,
-                   process=process)
+    result = grade(lab, workspace.lab_dir(lab.id), workspace_root=workspace.root, on_event=on_event, process=process)
     workspace.progress.record_attempt(result)
     return result
 

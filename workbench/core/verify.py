@@ -50,13 +50,6 @@ def grade_copy(lab: Lab, source: Path, on_event: EventCallback | None = None, mo
 
 def verify_lab(lab: Lab, on_event: EventCallback | None = None, model: str | None = None) -> VerifyOutcome:
     """Grade the starter and the solution of one lab."""
-    if "llm" in lab.spec.needs:
-        # the embedded model server is started on demand (this imports no litellm)
-        from ..llm.grading import prepare_grading
-        from .backend_name import active_model_name
-
-        prepare_grading(lab.spec.needs)
-        model = model or active_model_name()
     starter = grade_copy(lab, lab.starter_dir, on_event, model)
     solution = grade_copy(lab, lab.solution_dir, on_event, model)
     return VerifyOutcome(lab.id, starter, solution)
