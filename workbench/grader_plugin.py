@@ -15,11 +15,8 @@ WORKBENCH_EVENT_FD, or the file in WORKBENCH_EVENT_FILE; with neither, nothing i
 
 from __future__ import annotations
 
-import importlib
-import ipaddress
 import os
 import signal
-import socket
 import sys
 import time
 from pathlib import Path
@@ -28,6 +25,8 @@ from typing import Any
 import pytest
 
 from workbench.core.results import encode_event
+from workbench.core.wire import RemoteError
+from workbench.core.worker import LearnerModule, Worker, WorkerCrashed, WorkerTimeout, kill_tree, sandboxed_popen
 
 _METRICS = pytest.StashKey[dict]()
 _MESSAGE = pytest.StashKey[str]()
@@ -38,10 +37,6 @@ _OUTPUT_LIMIT = 4000
 class CheckTimeout(BaseException):
     """Raised in the main thread when a check outlives its time (not an Exception on purpose:
     learner code that catches Exception must not swallow it)."""
-
-
-class NetworkBlocked(OSError):
-    """A connection outside loopback was attempted during grading."""
 
 
 class _EventStream:
@@ -73,48 +68,6 @@ def emit_event(event: dict[str, Any]) -> None:
 _emit = emit_event
 
 
-# -- network: loopback only -------------------------------------------------------------------
-
-def _allowed_hosts() -> set[str]:
-    extra = os.environ.get("WORKBENCH_NET_ALLOW", "")
-    return {"localhost", *(h.strip() for h in extra.split(",") if h.strip())}
-
-
-def _is_allowed(address: Any, allowed: set[str]) -> bool:
-    if not isinstance(address, tuple):
-        return True  # AF_UNIX paths and the like
-    host = str(address[0])
-    if host in allowed:
-        return True
-    try:
-        return ipaddress.ip_address(host.split("%")[0]).is_loopback
-    except ValueError:
-        return False
-
-
-def _install_network_guard() -> None:
-    if os.environ.get("WORKBENCH_NET_GUARD", "1") == "0":
-        return
-    allowed = _allowed_hosts()
-    original_connect = socket.socket.connect
-    original_connect_ex = socket.socket.connect_ex
-
-    def guard(address: Any) -> None:
-        if not _is_allowed(address, allowed):
-            raise NetworkBlocked(f"network access outside loopback is blocked during grading (tried {address!r}); use 127.0.0.1")
-
-    def connect(self: socket.socket, address: Any) -> None:
-        guard(address)
-        return original_connect(self, address)
-
-    def connect_ex(self: socket.socket, address: Any) -> int:
-        guard(address)
-        return original_connect_ex(self, address)
-
-    socket.socket.connect = connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
-
-
 # -- check metadata ---------------------------------------------------------------------------
 
 def _check_meta(item: pytest.Item) -> dict[str, Any]:
@@ -128,6 +81,7 @@ def _check_meta(item: pytest.Item) -> dict[str, Any]:
         "skill": kwargs.get("skill", ""),
         "points": float(kwargs.get("points", 1)),
         "hint": kwargs.get("hint"),
+        "required": bool(kwargs.get("required", False)),
     }
 
 
@@ -139,14 +93,12 @@ def _check_timeout_s() -> float:
 
 def pytest_configure(config: pytest.Config) -> None:
     global _stream
-    config.addinivalue_line("markers", "check(skill, points=1, hint=None, name=None): a graded check")
+    config.addinivalue_line("markers", "check(skill, points=1, hint=None, name=None, required=False): a graded check")
     _stream = _EventStream()
-    _install_network_guard()
-    if os.environ.get("WORKBENCH_GRADING") == "1":
-        _apply_memory_limit()
-    lab_dir = os.environ.get("WORKBENCH_LAB_DIR")
-    if lab_dir and lab_dir not in sys.path:
-        sys.path.insert(0, lab_dir)
+    if os.environ.get("WORKBENCH_MODEL_SOCKET"):
+        from workbench.core.modelproxy import start_metering_proxy
+
+        start_metering_proxy(emit_event)
 
 
 def pytest_collectreport(report: pytest.CollectReport) -> None:
@@ -186,16 +138,23 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     meta = _check_meta(item)
     task_id = dict(item.user_properties).get("task_id", 0)
     _emit({"event": "check_started", "task_id": task_id, "name": meta["name"]})
+    global _deadline
     timeout_s = _check_timeout_s()
-    if timeout_s > 0:
-        signal.signal(signal.SIGALRM, _on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, timeout_s)
     started = time.perf_counter()
+    _deadline = time.monotonic() + (timeout_s if timeout_s > 0 else _lab_timeout_s())
+    if timeout_s > 0:
+        # the grader's own code is held to the same time (learner code is cut off by _deadline)
+        signal.signal(signal.SIGALRM, _on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, timeout_s + 1.0)
     try:
         yield
     finally:
         if timeout_s > 0:
             signal.setitimer(signal.ITIMER_REAL, 0)
+        _deadline = None
+    if any(r.failed for r in item.stash.get(_REPORTS, [])) and _MESSAGE in item.stash and \
+            item.stash[_MESSAGE].startswith("timed out") and _worker is not None:
+        _worker.stop()  # a worker stuck in learner code is replaced before the next check
     _emit(_check_event(item, meta, task_id, time.perf_counter() - started))
 
 
@@ -211,8 +170,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 def _friendly_message(excinfo: pytest.ExceptionInfo) -> str:
     exc = excinfo.value
-    if isinstance(exc, CheckTimeout):
-        return f"timed out after {_check_timeout_s():g} s"
+    if isinstance(exc, CheckTimeout | WorkerTimeout):
+        if _worker is not None:
+            _worker.stop()
+        limit = _check_timeout_s() or _lab_timeout_s()
+        return f"timed out after {limit:g} s (the learner's code was stopped; the next check gets a fresh process)"
+    if isinstance(exc, WorkerCrashed):
+        return str(exc)
+    if isinstance(exc, RemoteError):
+        if exc.type_name == "NotImplementedError":
+            return f"not implemented yet: {exc.message}" if exc.message else "not implemented yet (NotImplementedError)"
+        return f"the learner's code raised {exc.type_name}: {exc.message}"[:500]
     if isinstance(exc, MemoryError):
         limit = os.environ.get("WORKBENCH_MEMORY_MB")
         return f"memory limit exceeded ({limit} MB allowed)" if limit else "out of memory"
@@ -244,6 +212,11 @@ def _check_event(item: pytest.Item, meta: dict[str, Any], task_id: int, duration
         output_parts.extend(text for _, text in report.sections if text)
     if failed:
         output_parts.append(failed[0].longreprtext)
+        learner_output = _worker.take_output() if _worker is not None else ""
+        if learner_output.strip():
+            output_parts.append("--- learner output (last part) ---\n" + learner_output[-2000:])
+    elif _worker is not None:
+        _worker.take_output()
     output = "\n".join(output_parts).strip()
     return {
         "event": "check",
@@ -260,6 +233,10 @@ def _check_event(item: pytest.Item, meta: dict[str, Any], task_id: int, duration
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _worker is not None:
+        _worker.stop()
+    for proc in _processes:
+        kill_tree(proc)
     _emit({"event": "finished", "exitstatus": int(exitstatus)})
 
 
@@ -274,28 +251,72 @@ def lab_dir() -> Path:
     return Path(value)
 
 
+def _lab_timeout_s() -> float:
+    return float(os.environ.get("WORKBENCH_TIMEOUT_S", "300") or 300)
+
+
+_deadline: float | None = None
+_worker: Worker | None = None
+_processes: list = []
+
+
+def learner_worker() -> Worker:
+    """The run's learner worker (started on first use, replaced after a timeout or crash)."""
+    global _worker
+    if _worker is None:
+        _worker = Worker(lambda: _deadline)
+    return _worker
+
+
+def import_learner(name: str) -> LearnerModule:
+    """The learner's module `name`, imported in the sandboxed worker; a failed import fails the
+    check with the learner's error."""
+    worker = learner_worker()
+    try:
+        worker.module(name)
+    except RemoteError as exc:
+        if exc.is_a("SystemExit"):
+            pytest.fail(f"importing {name} called sys.exit(); return values or raise exceptions instead", pytrace=False)
+        where = exc.remote_traceback.strip().splitlines()[-3:-1] if exc.remote_traceback else []
+        hint = f" ({where[0].strip()})" if where else ""
+        pytest.fail(f"could not import {name} from your lab folder: {exc.type_name}: {exc.message}{hint}", pytrace=False)
+    except WorkerCrashed as exc:
+        pytest.fail(f"importing {name}: {exc}", pytrace=False)
+    return LearnerModule(worker, name)
+
+
 @pytest.fixture(scope="session")
 def learner_module(lab_dir: Path):
-    """Import a module of the learner's by name, e.g. learner_module("client")."""
-
-    def load(name: str):
-        try:
-            return importlib.import_module(name)
-        except SystemExit as exc:
-            pytest.fail(f"importing {name} called sys.exit({exc.code!r})", pytrace=False)
-        except Exception as exc:  # noqa: BLE001 - any import failure is the learner's to fix
-            where = ""
-            if getattr(exc, "lineno", None):
-                where = f" (line {exc.lineno})"
-            pytest.fail(f"could not import {name} from {lab_dir}: {type(exc).__name__}: {exc}{where}", pytrace=False)
-
-    return load
+    """Import a module of the learner's by name, e.g. learner_module("client"); it lives in the
+    sandboxed worker and answers with data."""
+    return import_learner
 
 
 @pytest.fixture(scope="session")
 def learner(learner_module):
-    """The lab's main module, imported from the learner's folder."""
+    """The lab's main module, in the sandboxed worker (see `workbench.core.worker`)."""
     return learner_module(os.environ.get("WORKBENCH_LAB_MODULE", "solution"))
+
+
+@pytest.fixture(scope="session")
+def seed() -> int:
+    """A fresh seed per grading run (WORKBENCH_SEED reproduces one): generate held-out data
+    from it so that nothing can be memorised from an earlier run."""
+    value = os.environ.get("WORKBENCH_SEED")
+    return int(value) if value else int.from_bytes(os.urandom(4), "big")
+
+
+@pytest.fixture(scope="session")
+def learner_process():
+    """Start a learner program (e.g. `[sys.executable, "-m", "uvicorn", "server:app", ...]`) in the
+    sandbox, in the lab copy; returns a subprocess.Popen. All are killed when grading ends."""
+
+    def start(argv: list[str], env: dict[str, str] | None = None, **kwargs: Any):
+        proc = sandboxed_popen(argv, env=env, **kwargs)
+        _processes.append(proc)
+        return proc
+
+    return start
 
 
 @pytest.fixture
@@ -314,20 +335,6 @@ def record_metric(request: pytest.FixtureRequest):
 def check_timeout_s() -> float:
     """Seconds each check may run (0: no per-check limit)."""
     return _check_timeout_s()
-
-
-def _apply_memory_limit() -> None:
-    limit_mb = os.environ.get("WORKBENCH_MEMORY_MB")
-    if not limit_mb:
-        return
-    import resource
-
-    limit_bytes = int(limit_mb) * 1024 * 1024
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    if hard != resource.RLIM_INFINITY:
-        limit_bytes = min(limit_bytes, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, hard))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 # -- model fixtures (workbench.llm) -------------------------------------------------------------
@@ -349,13 +356,12 @@ def llm():
 
 @pytest.fixture(autouse=True)
 def _llm_budget_guard():
-    """Fail the check that spent a lab's LLM budget, even if the learner's code caught the error."""
-    budget_module = sys.modules.get("workbench.llm.budget")
-    before = len(budget_module.current_budget().exceeded) if budget_module else 0
+    """Fail the check that spent a lab's LLM budget, even if the learner's code caught the error.
+    The count comes from the grader's metering proxy, which learner code cannot reach."""
+    from workbench.core.modelproxy import current_proxy
+
+    proxy = current_proxy()
+    before = len(proxy.meter.exceeded) if proxy else 0
     yield
-    budget_module = sys.modules.get("workbench.llm.budget")
-    if budget_module is None:
-        return
-    exceeded = budget_module.current_budget().exceeded
-    if len(exceeded) > before:
-        pytest.fail(exceeded[-1], pytrace=False)
+    if proxy is not None and len(proxy.meter.exceeded) > before:
+        pytest.fail(proxy.meter.exceeded[-1], pytrace=False)

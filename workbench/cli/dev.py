@@ -26,6 +26,9 @@ def verify(
     for lab in labs:
         if not as_json:
             out.print(f"[bold]{lab.id}[/] …", end=" ")
+        from ..llm.grading import install as install_model_hook
+
+        install_model_hook()
         outcome = verify_lab(lab)
         outcomes.append(outcome)
         if not as_json:

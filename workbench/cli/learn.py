@@ -131,6 +131,9 @@ def _watch(workspace, lab) -> None:
     def on_error(exc: BaseException) -> None:
         out.print(f"[red]error:[/] {exc} (still watching)")
 
+    from ..llm.grading import install as install_model_hook
+
+    install_model_hook()
     watch_lab(workspace, lab, on_event=print_check_event, on_result=on_result, on_error=on_error)
 
 
@@ -147,6 +150,9 @@ def check(
     if watch:
         _watch(workspace, lab)
         return
+    from ..llm.grading import install as install_model_hook
+
+    install_model_hook()
     result = learner.check(workspace, lab, on_event=None if as_json else print_check_event)
     if as_json:
         print_json(result.to_dict())

@@ -1,8 +1,10 @@
 """Grade a learner's copy of a lab: pytest in a subprocess, one JSON event per check, live.
 
-Only this (parent) process builds the result; the child never sees the progress store. The
-child gets a scrubbed environment, a temporary HOME and working directory, the lab's memory
-limit (set by the plugin), a per-check alarm and a wall-clock limit enforced here.
+Engine v2 (DESIGN.md): this parent process builds the result and alone writes progress. The
+grader process (pytest + plugin) runs in a network namespace of its own (loopback only) and
+never imports learner code; learner code runs in a sandboxed worker that the plugin starts
+(`core.worker`, `core.sandbox`), on a copy of the learner's folder made here. Model calls go
+through the grader's metering proxy and this process's bridge (`core.modelproxy`).
 """
 
 from __future__ import annotations
@@ -16,29 +18,83 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from . import resources, sandbox
 from .labs import Lab, combined_sha256
+from .modelproxy import ModelBridge
 from .results import CheckResult, GradeResult, decode_event, encode_event
 
 EventCallback = Callable[[dict[str, Any]], None]
 
 _PASSTHROUGH = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "SYSTEMROOT")
-_LLM_PASSTHROUGH_SUFFIXES = ("_API_KEY", "_API_BASE", "_BASE_URL", "_API_VERSION", "_REGION_NAME")
+# Exact names only (no prefix passthrough): what a grader may know of the user's settings.
+_WORKBENCH_PASSTHROUGH = ("WORKBENCH_MODEL", "WORKBENCH_CASSETTE", "WORKBENCH_CASSETTE_MODE", "WORKBENCH_GRADER_THREADS")
 _PACKAGE_PARENT = Path(__file__).resolve().parents[2]
 
 
+@dataclass(frozen=True)
+class ModelRoute:
+    """Where a lab's model calls go: the active model's name and its OpenAI-compatible base URL
+    (the embedded server's, or the configured one), plus its API key if it needs one."""
+
+    model: str
+    upstream_base: str | None
+    api_key: str | None = None
+
+
+ModelHook = Callable[[Lab], "ModelRoute | None"]
+_model_hook: ModelHook | None = None
+
+
+def set_model_hook(hook: ModelHook | None) -> None:
+    """Install the model layer's hook (`workbench.llm.grading.install()`); the core never
+    imports the model layer itself."""
+    global _model_hook
+    _model_hook = hook
+
+
+def _hidden_paths(workspace_root: Path | None, tmp_dir: Path) -> list[str]:
+    """Folders the learner worker must not see (replaced by empty ones in its sandbox)."""
+    hide = [str(Path.home()), str(resources.labs_dir()), str(resources.graders_dir()), str(tmp_dir)]
+    for name in ("WORKBENCH_CONFIG_DIR", "WORKBENCH_STATE_DIR", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME"):
+        if os.environ.get(name):
+            hide.append(os.environ[name])
+    if workspace_root is not None:
+        hide.append(str(workspace_root.resolve()))
+    return [str(Path(p).resolve()) for p in hide if p]
+
+
+def _module_dirs(names: Iterable[str]) -> list[str]:
+    """Installed locations of top-level packages, found without importing them."""
+    import importlib.util
+
+    found = []
+    for name in names:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            found.append(str(Path(location).resolve()))
+        if spec and spec.origin and not spec.submodule_search_locations and spec.origin.endswith((".py", ".so")):
+            found.append(str(Path(spec.origin).resolve()))
+    return found
+
+
+def _exposed_paths() -> list[str]:
+    """Folders the worker needs even inside a hidden one: the interpreter and the installed packages."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, str(Path(sys.executable).resolve().parent.parent)}
+    return [str(Path(p).resolve()) for p in paths]
+
+
 def grader_env(lab: Lab, lab_dir: Path, tmp_dir: Path, event_fd: int | None) -> dict[str, str]:
-    """The scrubbed environment a grader runs in."""
-    env = {key: os.environ[key] for key in _PASSTHROUGH if key in os.environ}
-    for key, value in os.environ.items():
-        if key.startswith("WORKBENCH_") and key not in ("WORKBENCH_EVENT_FD", "WORKBENCH_EVENT_FILE"):
-            env[key] = value
-        elif "llm" in lab.spec.needs and key.endswith(_LLM_PASSTHROUGH_SUFFIXES):
-            env[key] = value
+    """The scrubbed environment a grader runs in (explicit names only)."""
+    env = {key: os.environ[key] for key in (*_PASSTHROUGH, *_WORKBENCH_PASSTHROUGH) if key in os.environ}
     home = tmp_dir / "home"
     home.mkdir(exist_ok=True)
     check_timeout_s = lab.spec.limits.check_timeout_s or lab.spec.limits.timeout_s
@@ -57,7 +113,11 @@ def grader_env(lab: Lab, lab_dir: Path, tmp_dir: Path, event_fd: int | None) -> 
         WORKBENCH_LAB_MODULE=lab.main_module,
         WORKBENCH_CHECK_TIMEOUT_S=f"{check_timeout_s:g}",
         WORKBENCH_MEMORY_MB=str(lab.spec.limits.memory_mb),
+        WORKBENCH_TIMEOUT_S=f"{lab.spec.limits.timeout_s:g}",
+        WORKBENCH_WORKER_CPU_S=str(int(lab.spec.limits.timeout_s * 2 + 30)),
+        WORKBENCH_WORKER_TMP=str(tmp_dir),
         WORKBENCH_GRADING="1",
+        HF_HUB_OFFLINE="1",
     )
     limits = lab.spec.limits
     for name, value in (("CALLS", limits.llm_calls), ("TOKENS", limits.llm_tokens), ("SECONDS", limits.llm_seconds)):
@@ -196,17 +256,39 @@ class GraderProcess:
     grader files, then waits before running any check until `go()` (watch mode keeps one
     ready so a save is graded without paying interpreter start-up)."""
 
-    def __init__(self, lab: Lab, lab_dir: Path, *, hold: bool = False) -> None:
+    def __init__(self, lab: Lab, lab_dir: Path, *, hold: bool = False, workspace_root: Path | None = None,
+                 route: ModelRoute | None = None) -> None:
         self.lab = lab
         self.lab_dir = lab_dir.resolve()
+        self.workspace_root = workspace_root
+        self.route = route
         self.grader_hashes = lab.grader_hashes()
+        self.sandbox = sandbox.sandbox_kind()
         self._tmp = tempfile.TemporaryDirectory(prefix="workbench-grade-")
         tmp_dir = Path(self._tmp.name)
         ini_file = tmp_dir / "pytest.ini"
         ini_file.write_text("[pytest]\naddopts =\n")
         self.log_path = tmp_dir / "pytest.log"
+        # the worker grades a copy: the learner's folder itself stays untouched and out of reach
+        self.lab_copy = tmp_dir / "lab"
+        sandbox.sync_tree(self.lab_dir, self.lab_copy)
         self.read_fd, write_fd = os.pipe()
-        env = grader_env(lab, self.lab_dir, tmp_dir, write_fd)
+        env = grader_env(lab, self.lab_copy, tmp_dir, write_fd)
+        env["WORKBENCH_SANDBOX_KIND"] = self.sandbox
+        env["WORKBENCH_SANDBOX_HIDE"] = os.pathsep.join(
+            _hidden_paths(workspace_root, tmp_dir) + _module_dirs(lab.spec.limits.hide_modules))
+        env["WORKBENCH_SANDBOX_EXPOSE"] = os.pathsep.join(_exposed_paths())
+        if "llm" in lab.spec.needs:
+            env["WORKBENCH_WORKER_PRELOAD"] = "litellm"
+        self.bridge: ModelBridge | None = None
+        if route is not None:
+            env["WORKBENCH_MODEL"] = route.model
+            if route.upstream_base:
+                self.bridge = ModelBridge(str(tmp_dir / "model.sock"), route.upstream_base)
+                env["WORKBENCH_MODEL_SOCKET"] = self.bridge.path
+                env["WORKBENCH_UPSTREAM_BASE"] = route.upstream_base
+                if route.api_key:
+                    env["WORKBENCH_UPSTREAM_KEY"] = route.api_key
         pass_fds = [write_fd]
         self._go_fd: int | None = None
         hold_fd = -1
@@ -219,6 +301,7 @@ class GraderProcess:
                 self.proc = subprocess.Popen(
                     pytest_command(lab, ini_file), cwd=tmp_dir, env=env, stdin=subprocess.DEVNULL, stdout=log,
                     stderr=subprocess.STDOUT, pass_fds=pass_fds, start_new_session=True,
+                    preexec_fn=sandbox.enter_private_network if self.sandbox != "none" else None,
                 )
         finally:
             os.close(write_fd)
@@ -230,8 +313,9 @@ class GraderProcess:
         return self.lab.id == lab.id and self.lab_dir == lab_dir.resolve() and self.proc.poll() is None
 
     def go(self) -> None:
-        """Let a held process run its checks."""
+        """Let a held process run its checks (on a fresh copy of the learner's folder)."""
         if self._go_fd is not None:
+            sandbox.sync_tree(self.lab_dir, self.lab_copy)
             try:
                 os.write(self._go_fd, b"g")
             except OSError:
@@ -254,6 +338,9 @@ class GraderProcess:
         if self.read_fd >= 0:
             os.close(self.read_fd)
             self.read_fd = -1
+        if self.bridge is not None:
+            self.bridge.close()
+            self.bridge = None
         self._tmp.cleanup()
 
 
@@ -265,21 +352,22 @@ def grade(
     on_event: EventCallback | None = None,
     model: str | None = None,
     process: GraderProcess | None = None,
+    model_hook: ModelHook | None = None,
 ) -> GradeResult:
     """Grade the learner's folder `lab_dir` against `lab`'s installed grader (in `process`
-    when a held one is given, else in a new one)."""
+    when a held one is given, else in a new one). For labs that need a model, `model_hook`
+    (from the model layer) makes the backend ready and says where calls go."""
     lab_dir = lab_dir.resolve()
-    if "llm" in lab.spec.needs:
-        # the embedded model server is started on demand (this imports no litellm)
-        from ..llm.grading import prepare_grading
-        from .backend_name import active_model_name
-
-        prepare_grading(lab.spec.needs)
-        model = model or active_model_name()
+    route = process.route if process is not None and process.usable_for(lab, lab_dir) else None
+    model_hook = model_hook or _model_hook
+    if "llm" in lab.spec.needs and route is None and model_hook is not None:
+        route = model_hook(lab)
+    if route is not None:
+        model = model or route.model
     if process is None or not process.usable_for(lab, lab_dir):
         if process is not None:
             process.close()
-        process = GraderProcess(lab, lab_dir)
+        process = GraderProcess(lab, lab_dir, workspace_root=workspace_root, route=route)
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     started = time.monotonic()
     hashes_before = process.grader_hashes
@@ -322,7 +410,7 @@ def grade(
         lab=lab.id, status="fail", message=message, tests=tests, pass_mark=lab.spec.pass_mark,
         grader_sha256=combined_sha256(hashes_before), grader_files=hashes_before, workbench_version=__version__,
         started_at=started_at, duration_s=round(time.monotonic() - started, 3), model=model,
-        environment=environment_info(), warnings=warnings, llm_calls=run.llm_calls,
+        environment=environment_info(), warnings=warnings, llm_calls=run.llm_calls, sandbox=process.sandbox,
     )
     if message is not None:
         status = "error"  # the run did not complete (Exercism: "error"); finished checks still count
@@ -333,7 +421,9 @@ def grade(
         status = "error"
         result.message = "; ".join(warnings)
     else:
-        status = "pass" if result.score >= lab.spec.pass_mark - 1e-9 else "fail"
+        status = "pass" if result.score >= lab.spec.pass_mark - 1e-9 and not result.required_failed else "fail"
+        if result.required_failed and result.score >= lab.spec.pass_mark - 1e-9:
+            result.message = "a required check failed: " + "; ".join(t.name for t in result.required_failed)
     result.status = status  # type: ignore[assignment]
     if on_event is not None:
         on_event({"event": "result", "result": result.to_dict()})
@@ -347,4 +437,4 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
-__all__ = ["GraderProcess", "encode_event", "grade", "grader_env", "pytest_command"]
+__all__ = ["GraderProcess", "ModelRoute", "encode_event", "grade", "grader_env", "pytest_command", "set_model_hook"]

@@ -38,6 +38,7 @@ class Limits(BaseModel):
     llm_calls: int | None = Field(default=None, ge=1)
     llm_tokens: int | None = Field(default=None, ge=1)
     llm_seconds: float | None = Field(default=None, gt=0)
+    hide_modules: tuple[str, ...] = ()  # top-level packages the learner's code cannot import (hidden by the sandbox)
 
 
 class LabSpec(BaseModel):

@@ -34,6 +34,7 @@ class CheckResult:
     hint: int | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     duration_s: float = 0.0
+    required: bool = False
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CheckResult:
@@ -60,7 +61,13 @@ class GradeResult:
     environment: dict[str, Any] = field(default_factory=dict)
     llm_calls: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    sandbox: str = "none"
     version: int = RESULT_VERSION
+
+    @property
+    def required_failed(self) -> list[CheckResult]:
+        """Required checks that did not pass (any one of them fails the lab)."""
+        return [t for t in self.tests if t.required and t.status != "pass"]
 
     @property
     def points(self) -> float:
@@ -86,7 +93,8 @@ class GradeResult:
         """JSON-ready dict, Exercism v3 keys first."""
         data = asdict(self)
         ordered = {key: data.pop(key) for key in ("version", "status", "message", "tests")}
-        ordered.update(lab=data.pop("lab"), score=self.score, points=self.points, max_points=self.max_points)
+        ordered.update(lab=data.pop("lab"), score=self.score, points=self.points, max_points=self.max_points,
+                       required_failed=[t.name for t in self.required_failed])
         ordered.update(data)
         return ordered
 

@@ -90,4 +90,39 @@ def grader_model() -> GraderModel:
     return GraderModel(model, replay)
 
 
-__all__ = ["GraderModel", "grader_model", "prepare_grading"]
+_PROVIDER_BASES = {"openai": "https://api.openai.com/v1"}
+
+
+def model_route(lab: Any, announce: Announce | None = None) -> Any:
+    """The hook `core.grading.grade()` calls for a lab that needs a model: make the active
+    backend ready (the embedded server is started on demand) and say where the grader's
+    metering proxy forwards. Any OpenAI-compatible base URL works; the API key, if any, stays
+    with the grader's proxy and never enters the sandbox."""
+    from workbench.core.grading import ModelRoute
+
+    model = active_model()
+    if cassette_mode() == "replay":
+        return ModelRoute(model, None)
+    if model == LOCAL:
+        base = os.environ.get(API_BASE_ENV) if not _api_base_set_here else None
+        return ModelRoute(model, base or server.ensure_running(announce).base_url)
+    from .config import resolve_backend
+
+    backend = resolve_backend(model)
+    provider = model.split("/", 1)[0]
+    base = backend.api_base or _PROVIDER_BASES.get(provider)
+    if not base:
+        raise ServerNotRunning(f"the backend {model!r} has no API base URL the grader can forward to",
+                               hint=f"run 'workbench backend use {model} --api-base URL' with its OpenAI-compatible URL")
+    key = backend.api_key or os.environ.get(f"{provider.upper()}_API_KEY")
+    return ModelRoute(model, base, key if key and key != "local" else None)
+
+
+def install(announce: Announce | None = None) -> None:
+    """Let `core.grading.grade()` reach the model layer through `model_route`."""
+    from workbench.core.grading import set_model_hook
+
+    set_model_hook(lambda lab: model_route(lab, announce))
+
+
+__all__ = ["GraderModel", "grader_model", "install", "model_route", "prepare_grading"]

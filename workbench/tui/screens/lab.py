@@ -212,6 +212,9 @@ class LabScreen(Screen[None]):
             self.post_message(self.GradingFailed("an earlier grading run is still going; try again when it ends"))
             return
         try:
+            from workbench.llm.grading import install as install_model_hook
+
+            install_model_hook()
             result = check(self.app.workspace, self.lab, on_event=self._post_event)
         except WorkbenchError as exc:
             self.post_message(self.GradingFailed(str(exc)))
@@ -245,7 +248,9 @@ class LabScreen(Screen[None]):
     @work(thread=True, group="watch")
     def _watch(self, stop: threading.Event) -> None:
         from workbench.core.watch import watch_lab
+        from workbench.llm.grading import install as install_model_hook
 
+        install_model_hook()
         assert self.lab is not None
         try:
             watch_lab(
