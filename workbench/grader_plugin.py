@@ -180,7 +180,8 @@ def _friendly_message(excinfo: pytest.ExceptionInfo) -> str:
     if isinstance(exc, RemoteError):
         if exc.type_name == "NotImplementedError":
             return f"not implemented yet: {exc.message}" if exc.message else "not implemented yet (NotImplementedError)"
-        return f"the learner's code raised {exc.type_name}: {exc.message}"[:500]
+        name = exc.type_name.removeprefix("Remote") if exc.type_name.startswith("Remote") else exc.type_name
+        return f"the learner's code raised {name}: {exc.message}"[:500]
     if isinstance(exc, MemoryError):
         limit = os.environ.get("WORKBENCH_MEMORY_MB")
         return f"memory limit exceeded ({limit} MB allowed)" if limit else "out of memory"

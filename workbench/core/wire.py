@@ -115,6 +115,12 @@ class Record:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{self._type} is a read-only record of the learner's object")
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        ref = object.__getattribute__(self, "_ref")
+        if ref is None:
+            raise TypeError(f"{self._type} record is not callable")
+        return ref(*args, **kwargs)
+
     def __getitem__(self, key: Any) -> Any:
         if isinstance(key, int | slice) and self._seq:
             return tuple(self._fields.values())[key]
@@ -185,6 +191,9 @@ class Ref:
             if done:
                 return
             yield value
+
+    def __bool__(self) -> bool:
+        return True
 
     def __len__(self) -> int:
         value = self._endpoint.request("len", self._id, None, (), {})

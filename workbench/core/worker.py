@@ -268,6 +268,9 @@ class LearnerObject:
                 return
             yield (item)
 
+    def __bool__(self) -> bool:
+        return True
+
     def __len__(self) -> int:
         return self._worker.call(lambda: len(self._ref))
 
