@@ -239,7 +239,9 @@ def team_scenario(base: Path) -> Scenario:
     forged["payload"]["labs"][0]["grader_sha256"] = "f" * 64
     tampered[dump(resign(forged, 5), folder / "alan-own-grader.json").name] = "unknown-grader-hash"
     truncated = (folder / "grace.json").read_bytes()
-    (folder / "grace-truncated.json").write_bytes(truncated[: len(truncated) // 2])
+    # cut just after a top-level comma: the parse error is then the same on every run
+    cut = truncated.index(b",", truncated.index(b'"', 2)) + 1
+    (folder / "grace-truncated.json").write_bytes(truncated[:cut])
     tampered["grace-truncated.json"] = "not-a-bundle"
     other = load(folder / "barbara.json")
     other["signature"] = resign(load(folder / "barbara.json"), 9)["signature"]

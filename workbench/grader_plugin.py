@@ -155,7 +155,10 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     if any(r.failed for r in item.stash.get(_REPORTS, [])) and _MESSAGE in item.stash and \
             item.stash[_MESSAGE].startswith("timed out") and _worker is not None:
         _worker.stop()  # a worker stuck in learner code is replaced before the next check
-    _emit(_check_event(item, meta, task_id, time.perf_counter() - started))
+    event = _check_event(item, meta, task_id, time.perf_counter() - started)
+    _emit(event)
+    if meta["required"] and event["status"] != "pass" and os.environ.get("WORKBENCH_STOP_AT_REQUIRED") == "1":
+        item.session.shouldstop = "a required check failed"
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -111,6 +111,11 @@ class Lab:
         """The reference solution."""
         return self.lab_dir / "solution"
 
+    def mutants(self) -> list[Path]:
+        """labs/<id>/mutants/<name>/: wrong solutions (files laid over solution/), each with a DEFECT.txt."""
+        folder = self.lab_dir / "mutants"
+        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))) if folder.is_dir() else []
+
     @property
     def readme(self) -> Path:
         """The brief."""

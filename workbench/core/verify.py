@@ -1,15 +1,33 @@
-"""Authoring check: a lab's starter must score below the pass mark, its solution full marks."""
+"""Authoring check: a lab's starter must fail, its solution score full marks, and every mutant
+(labs/<id>/mutants/<name>/, a wrong solution with a one-line DEFECT.txt) must fail."""
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .grading import EventCallback, grade
 from .labs import Lab
 from .results import GradeResult
+
+
+@dataclass
+class MutantOutcome:
+    """One wrong solution and how it was graded."""
+
+    name: str
+    defect: str
+    result: GradeResult
+
+    @property
+    def caught_by(self) -> str:
+        """What failed it: the first failing required check, else the score."""
+        if self.result.required_failed:
+            return f"required: {self.result.required_failed[0].name}"
+        return f"score {self.result.score:.0%} < pass mark {self.result.pass_mark:.0%}"
 
 
 @dataclass
@@ -19,11 +37,19 @@ class VerifyOutcome:
     lab: str
     starter: GradeResult
     solution: GradeResult
+    mutants: list[MutantOutcome] = field(default_factory=list)
 
     @property
     def problems(self) -> list[str]:
         """What breaks the invariant (empty when the lab is sound)."""
         problems = []
+        for mutant in self.mutants:
+            if not mutant.defect:
+                problems.append(f"mutant {mutant.name} has no DEFECT.txt saying which requirement it breaks")
+            if mutant.result.status == "pass":
+                problems.append(f"mutant {mutant.name} passes ({mutant.result.score:.0%}) but is wrong: {mutant.defect}")
+            elif mutant.result.status == "error" and not mutant.result.tests:
+                problems.append(f"mutant {mutant.name} could not be graded: {mutant.result.message}")
         if self.starter.status == "error" and not self.starter.tests:
             problems.append(f"starter could not be graded: {self.starter.message}")
         elif self.starter.score >= self.starter.pass_mark:
@@ -40,19 +66,39 @@ class VerifyOutcome:
         return not self.problems
 
 
-def grade_copy(lab: Lab, source: Path, on_event: EventCallback | None = None, model: str | None = None) -> GradeResult:
-    """Grade a throwaway copy of `source` (starter/ or solution/), as a learner's folder."""
+def grade_copy(lab: Lab, source: Path, on_event: EventCallback | None = None, model: str | None = None,
+               overlay: Path | None = None, stop_at_required: bool = False) -> GradeResult:
+    """Grade a throwaway copy of `source` (starter/ or solution/; `overlay`'s files laid over it),
+    as a learner's folder. `stop_at_required` ends grading at the first failing required check."""
     with tempfile.TemporaryDirectory(prefix=f"workbench-verify-{lab.id}-") as tmp:
         lab_dir = Path(tmp) / lab.id
         shutil.copytree(source, lab_dir, ignore=shutil.ignore_patterns("__pycache__"))
-        return grade(lab, lab_dir, workspace_root=Path(tmp), on_event=on_event, model=model)
+        if overlay is not None:
+            shutil.copytree(overlay, lab_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "DEFECT.txt"))
+        previous = os.environ.get("WORKBENCH_STOP_AT_REQUIRED")
+        if stop_at_required:
+            os.environ["WORKBENCH_STOP_AT_REQUIRED"] = "1"
+        try:
+            return grade(lab, lab_dir, workspace_root=Path(tmp), on_event=on_event, model=model)
+        finally:
+            if previous is None:
+                os.environ.pop("WORKBENCH_STOP_AT_REQUIRED", None)
+            else:
+                os.environ["WORKBENCH_STOP_AT_REQUIRED"] = previous
 
 
-def verify_lab(lab: Lab, on_event: EventCallback | None = None, model: str | None = None) -> VerifyOutcome:
-    """Grade the starter and the solution of one lab."""
+def verify_lab(lab: Lab, on_event: EventCallback | None = None, model: str | None = None,
+               mutants: bool = True) -> VerifyOutcome:
+    """Grade the starter, the solution and (with `mutants`) every mutant of one lab."""
     starter = grade_copy(lab, lab.starter_dir, on_event, model)
     solution = grade_copy(lab, lab.solution_dir, on_event, model)
-    return VerifyOutcome(lab.id, starter, solution)
+    outcome = VerifyOutcome(lab.id, starter, solution)
+    for folder in lab.mutants() if mutants else []:
+        defect_file = folder / "DEFECT.txt"
+        defect = defect_file.read_text("utf-8").strip().splitlines()[0] if defect_file.is_file() else ""
+        result = grade_copy(lab, lab.solution_dir, on_event, model, overlay=folder, stop_at_required=True)
+        outcome.mutants.append(MutantOutcome(folder.name, defect, result))
+    return outcome
 
 
-__all__ = ["VerifyOutcome", "grade_copy", "verify_lab"]
+__all__ = ["MutantOutcome", "VerifyOutcome", "grade_copy", "verify_lab"]

@@ -76,7 +76,7 @@ class WorkerConfig:
         self.cpu_s = int(float(env.get("WORKBENCH_WORKER_CPU_S", "600") or 600))
         self.preload = [m for m in env.get("WORKBENCH_WORKER_PRELOAD", "").split(",") if m]
         self.extra_env = {}
-        for key in ("WORKBENCH_LLM_API_BASE", "WORKBENCH_MODEL", "WORKBENCH_CASSETTE", "WORKBENCH_CASSETTE_MODE",
+        for key in ("WORKBENCH_LLM_API_BASE", "WORKBENCH_MODEL", "WORKBENCH_LLM_CASSETTE", "WORKBENCH_LLM_CASSETTE_MODE",
                     "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
             if key in env:
                 self.extra_env[key] = env[key]
