@@ -21,6 +21,16 @@ if [[ ! -x $VENV/bin/python ]]; then
 fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 
+if ! command -v bwrap >/dev/null; then
+    if command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
+        say "installing bubblewrap (the sandbox learner code is graded in)"
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null) \
+            || say "could not install bubblewrap: grading will run without a sandbox (results say \"sandbox\": \"none\")"
+    else
+        say "bubblewrap is not installed: grading runs without a sandbox until you install it (apt-get install bubblewrap)"
+    fi
+fi
+
 say "installing the workbench and its pinned dependencies"
 "${PIP[@]}" install --progress-bar on -e ".[dev]"
 

@@ -64,7 +64,9 @@ def print_check_event(event: dict[str, Any]) -> None:
     elif kind == "check":
         mark = STATUS_MARK.get(event["status"], "?")
         points = f"{event['points']:g}/{event['max_points']:g}"
-        line = f" {mark} {escape(event['name'])} [dim]{points} · {event.get('skill', '')} · {event.get('duration_s', 0):.2f}s[/]"
+        required = " [bold]required[/]" if event.get("required") else ""
+        line = (f" {mark} {escape(event['name'])}{required} [dim]{points} · {event.get('skill', '')} · "
+                f"{event.get('duration_s', 0):.2f}s[/]")
         if event.get("metrics"):
             line += f" [cyan]{escape(format_metrics(event['metrics']))}[/]"
         out.print(line)
@@ -82,5 +84,11 @@ def print_result_summary(result: Any) -> None:
     )
     if result.message:
         out.print(f"[yellow]{result.message}[/]")
+    for check in result.required_failed:
+        out.print(f"[red]required check failed:[/] {check.name} [dim](the lab passes only when every required check does)[/]")
+    if result.sandbox == "none":
+        from ..core.sandbox import why_no_sandbox
+
+        out.print(f"[yellow]sandbox: none[/] [dim]({why_no_sandbox()}); this result is marked unsandboxed[/]")
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/] {warning}")

@@ -101,6 +101,7 @@ class BundleLab(_Strict):
     hints_revealed: list[int]
     solution_viewed: bool
     gave_up: bool
+    sandbox: str | None = None  # "bwrap" when every attempt counted here ran sandboxed, else "none"
 
 
 class BundleLearner(_Strict):
@@ -338,6 +339,7 @@ def _lab_records(workspace: Workspace, state: InstalledState, warnings: list[str
             started_at=started.get(lab_id), last_attempt_at=max((a["started_at"] for a in used), default=None),
             models=sorted({a["model"] for a in used if a["model"]}), checks=checks,
             hints_revealed=hints.get(lab_id, []), solution_viewed=lab_id in solutions, gave_up=solutions.get(lab_id, False),
+            sandbox=("none" if any(a["sandbox"] == "none" for a in used) else used[0]["sandbox"]) if used else None,
         ))
     return records
 

@@ -165,7 +165,8 @@ class ProgressStore:
         """Every attempt (id, lab, time, status, grader hash, trusted, model), oldest first."""
         return self._conn.execute(
             "SELECT id, lab_id, started_at, status, grader_sha256, trusted,"
-            " json_extract(result_json, '$.model') AS model FROM attempts ORDER BY id").fetchall()
+            " json_extract(result_json, '$.model') AS model,"
+            " coalesce(json_extract(result_json, '$.sandbox'), 'none') AS sandbox FROM attempts ORDER BY id").fetchall()
 
     def trusted_check_rows(self) -> list[sqlite3.Row]:
         """Every per-check result of a trusted attempt, in attempt and check order."""

@@ -85,6 +85,10 @@ class CheckResults(VerticalScroll):
             summary.append(f"  {note}", style="dim")
         if result.get("message"):
             summary.append(f"\n{result['message']}", style="yellow")
+        for name in result.get("required_failed", []):
+            summary.append(f"\nrequired check failed: {name}", style="red")
+        if result.get("sandbox") == "none":
+            summary.append("\nsandbox: none (install bubblewrap); this result is marked unsandboxed", style="yellow")
         for warning in result.get("warnings", []):
             summary.append(f"\nwarning: {warning}", style="yellow")
         self._summary = summary
