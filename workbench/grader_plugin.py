@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,14 @@ import pytest
 
 from workbench.core.results import encode_event
 from workbench.core.wire import RemoteError
-from workbench.core.worker import LearnerModule, Worker, WorkerCrashed, WorkerTimeout, kill_tree, sandboxed_popen
+from workbench.core.worker import (
+    LearnerModule,
+    Worker,
+    WorkerCrashed,
+    WorkerTimeout,
+    kill_tree,
+    sandboxed_popen,
+)
 
 _METRICS = pytest.StashKey[dict]()
 _MESSAGE = pytest.StashKey[str]()

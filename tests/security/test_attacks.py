@@ -12,7 +12,6 @@ address, never at another machine.
 from __future__ import annotations
 
 import hashlib
-import os
 import socket
 import sqlite3
 import textwrap

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 

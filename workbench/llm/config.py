@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from workbench.core.backend_name import config_dir, configured_model
+from workbench.core.backend_name import read_backend_config as _read_config
 from workbench.core.errors import WorkbenchError
 
 LOCAL = "local"
@@ -21,16 +22,6 @@ LOCAL_ALIAS = "smollm2"
 LOCAL_LITELLM_MODEL = f"openai/{LOCAL_ALIAS}"
 API_BASE_ENV = "WORKBENCH_LLM_API_BASE"
 _CONFIG_NAME = "backend.toml"
-
-
-def config_dir() -> Path:
-    """User config folder (WORKBENCH_CONFIG_DIR overrides platformdirs' user_config_dir)."""
-    override = os.environ.get("WORKBENCH_CONFIG_DIR")
-    if override:
-        return Path(override)
-    from platformdirs import user_config_dir
-
-    return Path(user_config_dir("workbench"))
 
 
 def state_dir() -> Path:
@@ -46,29 +37,6 @@ def state_dir() -> Path:
 def config_file() -> Path:
     """Where `workbench backend use` persists the choice."""
     return config_dir() / _CONFIG_NAME
-
-
-def _read_config() -> dict:
-    path = config_file()
-    if not path.is_file():
-        return {}
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-    try:
-        data = tomllib.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise WorkbenchError(f"{path}: cannot read the backend config: {exc}",
-                             hint=f"fix the file or run 'workbench backend use {LOCAL}' to rewrite it") from exc
-    backend = data.get("backend", {})
-    return backend if isinstance(backend, dict) else {}
-
-
-def configured_model() -> str:
-    """The persisted backend choice, else `local` (ignores WORKBENCH_MODEL)."""
-    model = _read_config().get("model")
-    return model if isinstance(model, str) and model.strip() else LOCAL
 
 
 def active_model() -> str:
