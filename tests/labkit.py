@@ -127,3 +127,83 @@ def clear_caches() -> None:
     curriculum.load_curriculum.cache_clear()
     labs.load_labs.cache_clear()
     skills.load_skill_matrix.cache_clear()
+
+
+MODEL_LAB_TOML = """\
+format_version = 1
+id = "toy-llm"
+title = "Toy model lab"
+tags = ["foundations"]
+phase = "foundations"
+month = 1
+topic = "advanced-python"
+level = 1
+estimated_minutes = 5
+files = ["toy.py"]
+needs = ["llm"]
+pass_mark = 1.0
+[skills]
+generative-ai = 1
+[limits]
+timeout_s = 120
+check_timeout_s = 60
+memory_mb = 2048
+llm_calls = 3
+[[hints]]
+text = "Call workbench.llm.chat."
+[[hints]]
+text = "Return the reply's content."
+[[hints]]
+text = "Mind the budget."
+"""
+
+MODEL_GRADER = '''\
+import pytest
+
+
+@pytest.mark.check(skill="generative-ai", points=1, required=True)
+def test_answers(learner):
+    """ask() returns the model's answer"""
+    answer = learner.ask("Reply with the word hello.")
+    assert isinstance(answer, str) and answer.strip(), f"ask() returned {answer!r}"
+
+
+@pytest.mark.check(skill="generative-ai", points=1)
+def test_stays_in_budget(learner):
+    """ask_many() stays inside the call budget"""
+    learner.ask_many(["one", "two", "three", "four"])
+'''
+
+MODEL_SOLUTION = '''\
+from workbench.llm import chat
+
+
+def ask(question):
+    return chat([{"role": "user", "content": question}], max_tokens=8).content or "(empty)"
+
+
+def ask_many(questions):
+    answers = []
+    for question in questions:
+        try:
+            answers.append(ask(question))
+        except Exception as exc:  # swallowing the budget error must not help
+            answers.append(str(exc))
+    return answers
+'''
+
+
+def add_model_lab(root: Path) -> None:
+    """Add 'toy-llm' (needs the model, 3 calls allowed) to a data dir made by make_data_dir."""
+    curriculum = root / "curricula" / "ai-engineer-2026.toml"
+    curriculum.write_text(curriculum.read_text().replace('labs = ["toy"]', 'labs = ["toy", "toy-llm"]', 1))
+    lab_dir = root / "labs" / "toy-llm"
+    (lab_dir / "starter").mkdir(parents=True)
+    (lab_dir / "solution").mkdir()
+    (lab_dir / "lab.toml").write_text(MODEL_LAB_TOML)
+    (lab_dir / "README.md").write_text("# Toy model lab\n")
+    (lab_dir / "starter" / "toy.py").write_text("def ask(q):\n    return ''\n\n\ndef ask_many(qs):\n    return []\n")
+    (lab_dir / "solution" / "toy.py").write_text(MODEL_SOLUTION)
+    grader = root / "graders" / "toy-llm"
+    grader.mkdir(parents=True)
+    (grader / "test_toy.py").write_text(MODEL_GRADER)

@@ -60,7 +60,7 @@ def test_infinite_loop_times_out_and_grading_finishes(lab_dir: Path) -> None:
     write(lab_dir / "toy.py", TOY_SOLUTION.replace('return "done"', "while True:\n        pass"))
     result = _grade(lab_dir)
     work = next(t for t in result.tests if t.name == "work() finishes")
-    assert work.status == "fail" and work.message == "timed out after 10 s"
+    assert work.status == "fail" and work.message.startswith("timed out after 10 s")
     assert [t.status for t in result.tests if t is not work] == ["pass", "pass"]
 
 
@@ -96,15 +96,14 @@ def test_sys_exit_is_a_failed_check(lab_dir: Path) -> None:
 
 @pytest.mark.parametrize(("code", "expected"), [
     ("import ctypes\n    ctypes.string_at(0)", "crashed (SIGSEGV)"),
-    ("import os\n    os._exit(7)", "exited with code 7"),
+    ("import os\n    os._exit(7)", "exit code 7"),
 ])
-def test_crash_marks_running_check_and_skips_the_rest(lab_dir: Path, code: str, expected: str) -> None:
+def test_crash_fails_the_running_check_and_the_rest_still_run(lab_dir: Path, code: str, expected: str) -> None:
     write(lab_dir / "toy.py", TOY_SOLUTION.replace("return a + b", code))
     result = _grade(lab_dir)
     first = result.tests[0]
-    assert first.status == "error" and expected in first.message
-    assert all(t.status == "error" and t.message.startswith("not run") for t in result.tests[1:])
-    assert expected in result.message
+    assert first.status == "fail" and expected in first.message
+    assert [t.status for t in result.tests[1:]] == ["pass", "pass"]  # a fresh worker answers the next checks
 
 
 def test_syntax_error_fails_every_check_with_the_line(lab_dir: Path) -> None:
@@ -114,30 +113,38 @@ def test_syntax_error_fails_every_check_with_the_line(lab_dir: Path) -> None:
     assert all("SyntaxError" in t.message and "line 1" in t.message for t in result.tests)
 
 
-def test_writes_outside_the_lab_folder_are_reported(lab_dir: Path) -> None:
+def test_writes_outside_the_lab_folder_fail_and_change_nothing(lab_dir: Path) -> None:
     victim = lab_dir.parent / "notes.txt"
     victim.write_text("mine")
     write(lab_dir / "toy.py", TOY_SOLUTION.replace(
         'return "done"', f"open({str(victim)!r}, 'w').write('gone')\n    return 'done'"))
     result = _grade(lab_dir)
-    assert result.status == "error"
-    assert "changed files outside its folder: notes.txt" in result.message
+    work = next(t for t in result.tests if t.name == "work() finishes")
+    assert victim.read_text() == "mine"
+    if result.sandbox == "none":  # without the sandbox the write happens, and is reported
+        assert result.status == "error" and "changed files outside its folder: notes.txt" in result.message
+    else:
+        assert work.status == "fail" and "OSError" in work.message
 
 
-def test_changed_grader_is_not_trusted(lab_dir: Path, toy_data: Path) -> None:
+def test_the_grader_cannot_be_changed(lab_dir: Path, toy_data: Path) -> None:
     grader = toy_data / "graders" / "toy" / "test_toy.py"
+    before = grader.read_text()
     write(lab_dir / "toy.py", TOY_SOLUTION.replace(
         'return "done"', f"open({str(grader)!r}, 'a').write('# edited')\n    return 'done'"))
     result = _grade(lab_dir)
-    assert result.status == "error"
-    assert "grader files changed during grading: test_toy.py" in result.message
+    if result.sandbox == "none":
+        assert result.status == "error" and "grader files changed during grading: test_toy.py" in result.message
+    else:
+        work = next(t for t in result.tests if t.name == "work() finishes")
+        assert grader.read_text() == before and work.status == "fail" and "Error" in work.message
 
 
 def test_network_outside_loopback_is_blocked(lab_dir: Path) -> None:
     write(lab_dir / "toy.py", TOY_SOLUTION.replace(
         'return "done"', "import socket\n    socket.create_connection(('192.0.2.1', 80), timeout=1)\n    return 'done'"))
     work = next(t for t in _grade(lab_dir).tests if t.name == "work() finishes")
-    assert work.status == "fail" and "blocked during grading" in work.message
+    assert work.status == "fail" and "Network is unreachable" in work.message
 
 
 def test_environment_is_scrubbed(lab_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

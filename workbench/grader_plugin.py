@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,11 @@ def _friendly_message(excinfo: pytest.ExceptionInfo) -> str:
     if isinstance(exc, WorkerCrashed):
         return str(exc)
     if isinstance(exc, RemoteError):
+        if exc.type_name == "MemoryError":
+            limit = os.environ.get("WORKBENCH_MEMORY_MB")
+            return f"memory limit exceeded ({limit} MB allowed)" if limit else "out of memory"
+        if exc.type_name == "SystemExit":
+            return f"learner code called sys.exit({exc.message}); return values or raise exceptions instead"
         if exc.type_name == "NotImplementedError":
             return f"not implemented yet: {exc.message}" if exc.message else "not implemented yet (NotImplementedError)"
         name = exc.type_name.removeprefix("Remote") if exc.type_name.startswith("Remote") else exc.type_name
@@ -208,7 +214,7 @@ def _check_event(item: pytest.Item, meta: dict[str, Any], task_id: int, duration
     failed = [r for r in reports if r.failed]
     skipped = [r for r in reports if r.skipped]
     if failed:
-        status = "fail" if failed[0].when == "call" else "error"
+        status = "fail" if failed[0].when == "call" or item.stash.get(_LEARNER_FAULT, False) else "error"
     elif skipped:
         status = "fail"
     else:
@@ -364,14 +370,24 @@ def llm():
         pytest.fail(str(exc), pytrace=False)
 
 
+_LEARNER_FAULT = pytest.StashKey[bool]()
+
+
 @pytest.fixture(autouse=True)
-def _llm_budget_guard():
+def _llm_budget_guard(request: pytest.FixtureRequest):
     """Fail the check that spent a lab's LLM budget, even if the learner's code caught the error.
     The count comes from the grader's metering proxy, which learner code cannot reach."""
     from workbench.core.modelproxy import current_proxy
 
-    proxy = current_proxy()
-    before = len(proxy.meter.exceeded) if proxy else 0
+    def spent() -> list[str]:
+        proxy = current_proxy()
+        budget_module = sys.modules.get("workbench.llm.budget")  # the grader's own calls in replay mode
+        return [*(proxy.meter.exceeded if proxy else []),
+                *(budget_module.current_budget().exceeded if budget_module else [])]
+
+    before = len(spent())
     yield
-    if proxy is not None and len(proxy.meter.exceeded) > before:
-        pytest.fail(proxy.meter.exceeded[-1], pytrace=False)
+    after = spent()
+    if len(after) > before:
+        request.node.stash[_LEARNER_FAULT] = True  # the learner's overspend: a failed check, not a grader error
+        pytest.fail(after[-1], pytrace=False)

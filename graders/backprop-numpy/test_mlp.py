@@ -106,7 +106,7 @@ def test_init_is_sensible(learner, record_metric):
         "init_params ignores its seed: two different seeds gave the same W1"
 
 
-@pytest.mark.check(skill="deep-learning", points=3, hint=1)
+@pytest.mark.check(skill="deep-learning", points=3, required=True, hint=1)
 def test_softmax_and_forward_are_stable(learner, record_metric):
     """softmax and forward are numerically stable for huge logits"""
     logits = np.array([[1000.0, 1001.0, 1002.0], [-1000.0, 0.0, 1000.0], [-800.0, -801.0, -799.0], [0.0, 0.0, 0.0]])
@@ -163,7 +163,7 @@ def test_loss_is_mean_cross_entropy(learner, record_metric):
     )
 
 
-@pytest.mark.check(skill="deep-learning", points=3, hint=2)
+@pytest.mark.check(skill="deep-learning", points=3, required=True, hint=2)
 def test_backward_matches_numeric_gradients(learner, record_metric):
     """backward's gradients match central-difference numeric gradients"""
     rng = np.random.default_rng(SEED + 3)
@@ -242,7 +242,7 @@ def test_training_loss_decreases(learner, record_metric):
     )
 
 
-@pytest.mark.check(skill="deep-learning", points=3, hint=3)
+@pytest.mark.check(skill="deep-learning", points=3, required=True, hint=3)
 def test_heldout_accuracy(learner, record_metric):
     """held-out accuracy on digits is at least 0.95"""
     from sklearn.model_selection import train_test_split

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,7 +46,12 @@ def _call(what: str, function, *args, **kwargs):
     except NotImplementedError as exc:
         pytest.fail(f"{what} is not implemented yet ({exc})", pytrace=False)
     except Exception as exc:  # noqa: BLE001 - learner errors become a failed check with the reason
-        pytest.fail(f"{what} raised {type(exc).__name__}: {exc}", pytrace=False)
+        pytest.fail(f"{what} raised {getattr(exc, 'type_name', type(exc).__name__)}: {exc}", pytrace=False)
+
+
+def _shared_dir(lab_dir: Path, prefix: str) -> Path:
+    """A fresh folder in the lab copy: the learner's sandboxed code can write there and the grader read it."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=lab_dir))
 
 
 def _array(what: str, value) -> np.ndarray:
@@ -167,12 +175,22 @@ def test_digits_accuracy_within_one_point(learner, digits, digits_int8, record_m
 # -- Part B: MiniLM-L3 with onnxruntime --------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def onnx_models(learner, tmp_path_factory):
+def onnx_source(lab_dir) -> Path:
+    """A copy of the fp32 model where the learner's code can read it and write beside it
+    (quantize_dynamic writes a shape-inferred copy next to its input; the installed package
+    is read-only in the sandbox)."""
+    copy = _shared_dir(lab_dir, ".graded-onnx-src-") / "paraphrase-MiniLM-L3-v2.onnx"
+    shutil.copyfile(minilm_l3_onnx(), copy)
+    return copy
+
+
+@pytest.fixture(scope="session")
+def onnx_models(learner, lab_dir, onnx_source):
     """(fp32 path, learner's per-channel int8 path, seconds it took)."""
     src = minilm_l3_onnx()
-    dst = tmp_path_factory.mktemp("onnx") / "minilm-l3-int8.onnx"
+    dst = _shared_dir(lab_dir, ".graded-onnx-") / "minilm-l3-int8.onnx"
     started = time.perf_counter()
-    _call("quantize_onnx(src, dst)", learner.quantize_onnx, str(src), str(dst))
+    _call("quantize_onnx(src, dst)", learner.quantize_onnx, str(onnx_source), str(dst))
     seconds = time.perf_counter() - started
     if not dst.is_file():
         pytest.fail(f"quantize_onnx(src, dst) wrote nothing at {dst}", pytrace=False)
@@ -246,11 +264,11 @@ def test_onnx_cosine_to_fp32(fp32_vectors, int8_vectors, sentences, record_metri
 
 
 @pytest.mark.check(skill="deep-learning", points=1, hint=2)
-def test_per_tensor_falls_short(learner, fp32_vectors, tokenizer, sentences, tmp_path_factory, record_metric):
+def test_per_tensor_falls_short(learner, fp32_vectors, tokenizer, sentences, lab_dir, onnx_source, record_metric):
     """per_channel=False gives a per-tensor model that falls short of the per-channel one"""
-    src = minilm_l3_onnx()
-    dst = tmp_path_factory.mktemp("onnx-pt") / "minilm-l3-int8-per-tensor.onnx"
-    _call("quantize_onnx(src, dst, per_channel=False)", learner.quantize_onnx, str(src), str(dst), per_channel=False)
+    dst = _shared_dir(lab_dir, ".graded-onnx-pt-") / "minilm-l3-int8-per-tensor.onnx"
+    _call("quantize_onnx(src, dst, per_channel=False)", learner.quantize_onnx, str(onnx_source), str(dst),
+          per_channel=False)
     if not dst.is_file():
         pytest.fail("quantize_onnx(src, dst, per_channel=False) wrote nothing", pytrace=False)
     encoder = Encoder(ort_session(dst), tokenizer)
@@ -311,9 +329,8 @@ class _Forbidden(Exception):
 
 
 @pytest.mark.check(skill="deep-learning", points=3, hint=2)
-def test_q4_1_bit_exact(learner, gguf_reader, monkeypatch, record_metric):
+def test_q4_1_bit_exact(learner, learner_module, gguf_reader, record_metric):
     """dequantize_q4_1 is bit-exact with gguf on SmolLM2's Q4_1 tensors, decoded by hand"""
-    import gguf.quants
     from gguf.quants import dequantize
 
     # one hand-made block first: clear messages for the usual mistakes
@@ -332,9 +349,25 @@ def test_q4_1_bit_exact(learner, gguf_reader, monkeypatch, record_metric):
         calls.append(1)
         raise _Forbidden("decode the blocks yourself")
 
-    monkeypatch.setattr(gguf.quants.Q4_1, "dequantize_blocks", classmethod(forbidden))
-    monkeypatch.setattr(gguf.quants, "dequantize", forbidden)
+    # gguf's dequantizer is replaced where the learner's code runs (the sandboxed worker): a call
+    # to it comes back here, is counted and fails
+    quants = learner_module("gguf").quants
+    q4_1 = quants.Q4_1
+    static = learner_module("inspect").getattr_static
+    originals = {"dequantize": static(quants, "dequantize"), "dequantize_blocks": static(q4_1, "dequantize_blocks")}
+    quants.dequantize = forbidden
+    q4_1.dequantize_blocks = forbidden
+    try:
+        _check_q4_1(learner, block, codes, packed, sample, references, calls, record_metric)
+    finally:
+        try:
+            quants.dequantize = originals["dequantize"]
+            q4_1.dequantize_blocks = originals["dequantize_blocks"]
+        except Exception:  # noqa: BLE001 - a worker replaced after a timeout has fresh modules anyway
+            pass
 
+
+def _check_q4_1(learner, block, codes, packed, sample, references, calls, record_metric) -> None:
     toy = _call("dequantize_q4_1(block)", learner.dequantize_q4_1, block.copy())
     toy = np.asarray(toy)
     assert not calls, "dequantize_q4_1 called gguf's own dequantizer: decode the 20-byte blocks yourself with numpy"
@@ -367,10 +400,12 @@ def test_q4_1_bit_exact(learner, gguf_reader, monkeypatch, record_metric):
 
 
 @pytest.mark.check(skill="mlops", points=1, hint=2)
-def test_gguf_bits_per_weight(learner, gguf_reader, record_metric):
+def test_gguf_bits_per_weight(learner, learner_module, gguf_reader, record_metric):
     """gguf_bits_per_weight reports bits per weight per tensor type and overall"""
     expected = reader_bits_per_weight(gguf_reader)
-    got = _call("gguf_bits_per_weight(reader)", learner.gguf_bits_per_weight, gguf_reader)
+    # the learner's function gets a real gguf.GGUFReader, opened where their code runs
+    worker_reader = learner_module("gguf").GGUFReader(str(smollm2_gguf()))
+    got = _call("gguf_bits_per_weight(reader)", learner.gguf_bits_per_weight, worker_reader)
     assert isinstance(got, dict), f"gguf_bits_per_weight returned {type(got).__name__}, expected a dict"
     for name, value in expected.items():
         record_metric(f"bpw_{name}", round(value, 4))

@@ -1,21 +1,25 @@
 """Grader for logreg-numpy: logistic regression from scratch in NumPy.
 
-Every reference value is computed here, from data and seeds the learner never sees.
+Every reference value is computed here, from data and seeds the learner never sees. The
+learner's code runs in the sandboxed worker (`learner`); scikit-learn's estimator subpackages
+and the other model libraries are hidden from it by lab.toml's `hide_modules`.
 """
 
 from __future__ import annotations
 
 import ast
-import inspect
-import sys
-import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
 
+from workbench.core.wire import Record, fields_of
+from workbench.core.worker import LearnerObject, WorkerCrashed
+
 ACCURACY_NEEDED = 0.95
+SOURCE_FILE = "logreg.py"
 SPLIT_SEEDS = (11, 2026, 31337)
 # estimator / model libraries the learner's module must not use
 FORBIDDEN_PACKAGES = ("statsmodels", "torch", "tensorflow", "keras", "jax", "xgboost", "lightgbm", "catboost")
@@ -78,17 +82,22 @@ def _split(seed: int):
 # -- checks -----------------------------------------------------------------------------------
 
 @pytest.mark.check(skill="ml-fundamentals", points=2, hint=1)
-def test_sigmoid_stable(learner, record_metric):
+def test_sigmoid_stable(learner, learner_module, record_metric):
     """sigmoid is numerically stable and correct for |z| up to 1000"""
     z = np.concatenate([np.linspace(-1000, 1000, 2001), [-745.5, -40.0, -1e-8, 0.0, 1e-8, 40.0, 745.5]])
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        try:
-            with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
-                out = learner.sigmoid(z.copy())
-        except (RuntimeWarning, FloatingPointError) as exc:
+    # the learner's numpy (in the worker) raises on overflow/invalid/divide while sigmoid runs
+    worker_numpy = learner_module("numpy")
+    previous = worker_numpy.seterr(over="raise", invalid="raise", divide="raise", under="ignore")
+    try:
+        out = learner.sigmoid(z.copy())
+    except Exception as exc:
+        if not isinstance(exc, WorkerCrashed):  # a crashed worker is replaced by one with numpy's defaults
+            worker_numpy.seterr(**previous)
+        if isinstance(exc, RuntimeWarning | FloatingPointError):
             pytest.fail(f"sigmoid raised a floating-point warning for large |z| ({exc}); "
                         "never call np.exp on a large positive number, not even in a branch np.where discards")
+        raise
+    worker_numpy.seterr(**previous)
     out = np.asarray(out, dtype=float)
     assert out.shape == z.shape, f"sigmoid returned shape {out.shape} for an input of shape {z.shape}"
     bad = int(np.sum(~np.isfinite(out)))
@@ -165,29 +174,31 @@ def _forbidden(name: str) -> bool:
     return name != "sklearn" and not name.startswith(ALLOWED_SKLEARN)
 
 
-def _assert_no_library_imports(learner) -> None:
-    source = inspect.getsource(learner)
+def _assert_no_library_imports(lab_dir: Path) -> None:
+    source = (lab_dir / SOURCE_FILE).read_text("utf-8")
     bad_imports = sorted({name for name in _imported_modules(source) if _forbidden(name)})
     assert not bad_imports, (f"logreg.py imports {', '.join(bad_imports)}; build the model yourself with NumPy "
                              f"(only {', '.join(ALLOWED_SKLEARN)} may be imported from scikit-learn), "
                              "a library model's accuracy does not count")
 
 
-def _assert_no_library_loaded() -> None:
-    loaded = sorted(m for m in sys.modules if m.startswith(ESTIMATOR_MODULES) or m.split(".")[0] in FORBIDDEN_PACKAGES)
+def _assert_no_library_loaded(learner_module) -> None:
+    """Nothing loaded in the learner's worker may come from an estimator library (the sandbox also hides them)."""
+    modules = learner_module("sys").modules
+    loaded = sorted(m for m in modules if m.startswith(ESTIMATOR_MODULES) or m.split(".")[0] in FORBIDDEN_PACKAGES)
     assert not loaded, (f"an estimator library was loaded while training: {', '.join(loaded[:3])}; "
                         "use your own NumPy code (a library model's accuracy does not count)")
 
 
 @pytest.mark.check(skill="ml-fundamentals", points=3, hint=3)
-def test_heldout_accuracy(learner, record_metric):
+def test_heldout_accuracy(learner, learner_module, lab_dir, record_metric):
     """fit + predict reach >= 0.95 mean accuracy on held-out stratified splits"""
-    _assert_no_library_imports(learner)
+    _assert_no_library_imports(lab_dir)
     accuracies = []
     for seed in SPLIT_SEEDS:
         X_train, X_test, y_train, y_test = _split(seed)
         model = learner.fit(X_train.copy(), y_train.copy())
-        _assert_no_library_loaded()
+        _assert_no_library_loaded(learner_module)
         labels = np.asarray(learner.predict(model, X_test.copy())).ravel()
         assert labels.shape == y_test.shape, f"predict returned {labels.shape} labels for {len(y_test)} rows"
         accuracies.append(float(np.mean(labels == y_test)))
@@ -198,30 +209,47 @@ def test_heldout_accuracy(learner, record_metric):
                                      f"(per split: {', '.join(f'{a:.3f}' for a in accuracies)}), needs >= {ACCURACY_NEEDED}")
 
 
-def _contains_estimator(value, depth: int = 0) -> bool:
-    from sklearn.base import BaseEstimator
+def _is_library_class(builtins, obj: LearnerObject) -> bool:
+    """Asks the worker whether the class of a learner object, or one of its bases (such as
+    scikit-learn's BaseEstimator), comes from scikit-learn or another model library."""
+    for cls in builtins.getattr(builtins.type(obj), "__mro__"):
+        if str(builtins.getattr(cls, "__module__", "")).split(".")[0] in ("sklearn", *FORBIDDEN_PACKAGES):
+            return True
+    return False
 
-    if isinstance(value, BaseEstimator) or type(value).__module__.split(".")[0] in ("sklearn", *FORBIDDEN_PACKAGES):
+
+def _contains_estimator(builtins, value, depth: int = 0) -> bool:
+    """Whether a value from the learner's code is, or holds (3 levels deep), a library estimator."""
+    obj = value._ref if isinstance(value, Record) else value  # a record's class is checked too
+    if isinstance(obj, LearnerObject) and _is_library_class(builtins, obj):
         return True
     if depth >= 3:
         return False
     if isinstance(value, dict):
         children = list(value.values())
-    elif isinstance(value, list | tuple):
+    elif isinstance(value, Record):
+        children = list(fields_of(value).values())
+    elif isinstance(value, list | tuple | set):
         children = list(value)
+    elif isinstance(value, LearnerObject):
+        try:
+            children = list(builtins.vars(value).values())
+        except TypeError:  # no __dict__
+            children = []
     else:
-        children = list(getattr(value, "__dict__", {}).values())
-    return any(_contains_estimator(child, depth + 1) for child in children)
+        children = []
+    return any(_contains_estimator(builtins, child, depth + 1) for child in children)
 
 
 @pytest.mark.check(skill="programming", points=2, hint=3)
-def test_model_is_your_own(learner, record_metric):
+def test_model_is_your_own(learner, learner_module, lab_dir, record_metric):
     """the model is trained by your own NumPy code (no library estimator)"""
-    _assert_no_library_imports(learner)
+    _assert_no_library_imports(lab_dir)
     X_train, X_test, y_train, y_test = _split(SPLIT_SEEDS[0])
     model = learner.fit(X_train.copy(), y_train.copy())
-    _assert_no_library_loaded()
-    assert not _contains_estimator(model), "fit returned a model that wraps a library estimator; store your own w, b, mean, std"
+    _assert_no_library_loaded(learner_module)
+    assert not _contains_estimator(learner_module("builtins"), model), (
+        "fit returned a model that wraps a library estimator; store your own w, b, mean, std")
     for attr in ("w", "b", "mean", "std"):
         assert hasattr(model, attr), f"fit must return a Model with attributes w, b, mean, std (missing {attr!r})"
     w = np.asarray(model.w, dtype=float)

@@ -1,14 +1,20 @@
-"""Grader for python-async: a bounded-concurrency async HTTP client against a local test server."""
+"""Grader for python-async: a bounded-concurrency async HTTP client against a local test server.
+
+The test server runs here, in the grader, on 127.0.0.1; the learner's `fetch_all` runs in the
+sandboxed worker (which shares the grader's loopback), and the worker runs the coroutine to
+completion, so each call below returns the finished list of results.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import random
 import time
 
 import pytest
 from _async_server import TestServer
+
+from workbench.core.wire import RemoteError
+from workbench.core.worker import WorkerCrashed
 
 RUN_LIMIT_S = 8.0  # one fetch_all call may take at most this long
 
@@ -19,35 +25,47 @@ def server():
         yield running
 
 
-def run_fetch(learner, urls: list[str], strict_order: bool = False, **kwargs) -> tuple[list, float]:
+def _stuck_at(output: str) -> str:
+    """The learner's innermost frame in the traceback the worker's watchdog printed, if any."""
+    frames = [line.strip() for line in output.splitlines() if line.strip().startswith('File "') and "client.py" in line]
+    return f" (it was at {frames[0]})" if frames else ""
+
+
+def run_fetch(learner, learner_module, urls: list[str], strict_order: bool = False, **kwargs) -> tuple[list, float]:
     """Run learner.fetch_all(urls, **kwargs) to completion; return (results, seconds).
 
     Results whose `url` shows they came back out of order fail only when `strict_order`
     (the ordering check); elsewhere they are matched to their URLs so each check judges
     its own feature.
     """
-    fetch_all = getattr(learner, "fetch_all", None)
-    if fetch_all is None:
+    try:
+        fetch_all = learner.fetch_all
+    except AttributeError:
         pytest.fail("client.py has no fetch_all function", pytrace=False)
-    if not inspect.iscoroutinefunction(fetch_all):
+    if not learner_module("inspect").iscoroutinefunction(fetch_all):
         pytest.fail("fetch_all must be defined with 'async def'", pytrace=False)
     args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-
-    async def main():
-        return await asyncio.wait_for(fetch_all(list(urls), **kwargs), RUN_LIMIT_S)
-
+    # the worker's own watchdog ends a call that outlives RUN_LIMIT_S (printing where it was)
+    watchdog = learner_module("faulthandler")
+    watchdog.dump_traceback_later(RUN_LIMIT_S, exit=True)
     started = time.perf_counter()
     try:
-        results = asyncio.run(main())
-    except asyncio.TimeoutError:
+        results = fetch_all(list(urls), **kwargs)
+    except WorkerCrashed as exc:
         elapsed = time.perf_counter() - started
         if elapsed >= RUN_LIMIT_S * 0.95:
-            pytest.fail(f"fetch_all({len(urls)} urls, {args}) did not finish within {RUN_LIMIT_S:g} s", pytrace=False)
-        pytest.fail(f"fetch_all({len(urls)} urls, {args}) raised a TimeoutError; a timed-out request "
-                    "should become a Result with error='timeout', not an exception", pytrace=False)
+            pytest.fail(f"fetch_all({len(urls)} urls, {args}) did not finish within {RUN_LIMIT_S:g} s"
+                        f"{_stuck_at(str(exc))}", pytrace=False)
+        pytest.fail(f"fetch_all({len(urls)} urls, {args}) stopped the worker process: {exc}", pytrace=False)
     except Exception as exc:  # noqa: BLE001 - report any learner exception as a failed check
-        pytest.fail(f"fetch_all({len(urls)} urls, {args}) raised {type(exc).__name__}: {exc}", pytrace=False)
+        watchdog.cancel_dump_traceback_later()
+        name = exc.type_name if isinstance(exc, RemoteError) else type(exc).__name__
+        if isinstance(exc, TimeoutError):
+            pytest.fail(f"fetch_all({len(urls)} urls, {args}) raised a {name}; a timed-out request "
+                        "should become a Result with error='timeout', not an exception", pytrace=False)
+        pytest.fail(f"fetch_all({len(urls)} urls, {args}) raised {name}: {exc}", pytrace=False)
     elapsed = time.perf_counter() - started
+    watchdog.cancel_dump_traceback_later()
     if not isinstance(results, list | tuple) or len(results) != len(urls):
         got = f"{len(results)} items" if isinstance(results, list | tuple) else type(results).__name__
         pytest.fail(f"fetch_all must return a list with one Result per url ({len(urls)}), got {got}", pytrace=False)
@@ -79,15 +97,16 @@ def describe(result) -> str:
     return f"ok={result.ok!r}, status={result.status!r}, error={result.error!r}"
 
 
-@pytest.mark.check(skill="programming", points=3, hint=1)
-def test_results_in_input_order(learner, server, record_metric):
+@pytest.mark.check(skill="programming", points=3, required=True, hint=1)
+def test_results_in_input_order(learner, learner_module, server, record_metric):
     """Results come back in input order, even when requests finish out of order"""
     rng = random.Random(20260101)
     count = 24
     delays = [rng.randint(0, 90) for _ in range(count)]
     ids = [f"r{i:02d}-{rng.randrange(10**6):06d}" for i in range(count)]
     urls = [server.url(f"/delay?ms={d}&id={i}") for d, i in zip(delays, ids, strict=True)]
-    results, elapsed = run_fetch(learner, urls, strict_order=True, concurrency=8, timeout_s=5.0, retries=0)
+    results, elapsed = run_fetch(learner, learner_module, urls, strict_order=True, concurrency=8, timeout_s=5.0,
+                                 retries=0)
     record_metric("elapsed_s", round(elapsed, 3))
     failed = [i for i, r in enumerate(results) if not r.ok]
     assert not failed, f"{len(failed)} of {count} requests failed (first: #{failed[0]}, {describe(results[failed[0]])}); all should succeed"
@@ -103,13 +122,13 @@ def test_results_in_input_order(learner, server, record_metric):
                           "(ordering under concurrency was not exercised); run up to `concurrency` requests at once")
 
 
-@pytest.mark.check(skill="systems-design", points=3, hint=2)
-def test_concurrency_is_bounded(learner, server, record_metric):
+@pytest.mark.check(skill="systems-design", points=3, required=True, hint=2)
+def test_concurrency_is_bounded(learner, learner_module, server, record_metric):
     """At most `concurrency` requests are in flight, and that many are used"""
     for limit in (3, 6):
         server.reset_counters()
         urls = [server.url(f"/delay?ms=80&id=c{limit}-{i}") for i in range(4 * limit)]
-        results, elapsed = run_fetch(learner, urls, concurrency=limit, timeout_s=5.0, retries=0)
+        results, elapsed = run_fetch(learner, learner_module, urls, concurrency=limit, timeout_s=5.0, retries=0)
         peak = server.snapshot()["max_in_flight"]
         record_metric(f"max_in_flight_at_limit_{limit}", peak)
         record_metric(f"elapsed_s_at_limit_{limit}", round(elapsed, 3))
@@ -121,14 +140,14 @@ def test_concurrency_is_bounded(learner, server, record_metric):
                                f"it should reach {limit}: run that many requests at the same time")
 
 
-@pytest.mark.check(skill="programming", points=3, hint=2)
-def test_slow_requests_time_out(learner, server, record_metric):
+@pytest.mark.check(skill="programming", points=3, required=True, hint=2)
+def test_slow_requests_time_out(learner, learner_module, server, record_metric):
     """A slow request ends as a timeout after about timeout_s instead of hanging"""
     timeout_s = 0.4
     slow = [server.url("/delay?ms=2000&id=slow-headers"), server.url("/drip?ms=2000")]
     fast = [server.url("/delay?ms=20&id=fast-a"), server.url("/delay?ms=20&id=fast-b")]
     urls = [slow[0], fast[0], slow[1], fast[1]]
-    results, elapsed = run_fetch(learner, urls, concurrency=4, timeout_s=timeout_s, retries=0)
+    results, elapsed = run_fetch(learner, learner_module, urls, concurrency=4, timeout_s=timeout_s, retries=0)
     record_metric("timeout_s", timeout_s)
     record_metric("elapsed_s", round(elapsed, 3))
     for index, what in ((0, "a server that waits 2 s before answering"), (2, "a server that sends headers at once but the body after 2 s")):
@@ -144,8 +163,8 @@ def test_slow_requests_time_out(learner, server, record_metric):
                                f"at once it should finish in about {timeout_s} s (needs <= {budget:.1f} s)")
 
 
-@pytest.mark.check(skill="systems-design", points=3, hint=3)
-def test_retries_with_backoff(learner, server, record_metric):
+@pytest.mark.check(skill="systems-design", points=3, required=True, hint=3)
+def test_retries_with_backoff(learner, learner_module, server, record_metric):
     """503s are retried with growing backoff, up to `retries` times; 404 is not retried"""
     retries, backoff_s = 3, 0.1
     urls = [
@@ -153,7 +172,8 @@ def test_retries_with_backoff(learner, server, record_metric):
         server.url("/flaky?key=down&fail=99"),  # always 503
         server.url("/status?code=404"),  # a client error: retrying cannot help
     ]
-    results, elapsed = run_fetch(learner, urls, concurrency=3, timeout_s=2.0, retries=retries, backoff_s=backoff_s)
+    results, elapsed = run_fetch(learner, learner_module, urls, concurrency=3, timeout_s=2.0, retries=retries,
+                                 backoff_s=backoff_s)
     arrivals = server.snapshot()["arrivals"]
     recovers = arrivals.get("/flaky:recovers", [])
     down = arrivals.get("/flaky:down", [])
@@ -185,14 +205,15 @@ def test_retries_with_backoff(learner, server, record_metric):
 
 
 @pytest.mark.check(skill="programming", points=2, hint=2)
-def test_concurrency_speeds_up(learner, server, record_metric):
+def test_concurrency_speeds_up(learner, learner_module, server, record_metric):
     """concurrency=8 takes at most half the time of concurrency=1 on the same workload"""
     count, delay_ms = 16, 50
     urls = [server.url(f"/delay?ms={delay_ms}&id=s{i}") for i in range(count)]
     times: dict[int, list[float]] = {1: [], 8: []}
     for _ in range(2):
         for concurrency in (1, 8):
-            results, elapsed = run_fetch(learner, urls, concurrency=concurrency, timeout_s=5.0, retries=0)
+            results, elapsed = run_fetch(learner, learner_module, urls, concurrency=concurrency, timeout_s=5.0,
+                                         retries=0)
             failed = [i for i, r in enumerate(results) if not r.ok]
             assert not failed, f"{len(failed)} of {count} requests failed (first: {describe(results[failed[0]])}); all should succeed"
             times[concurrency].append(elapsed)

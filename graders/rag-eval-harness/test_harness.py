@@ -1,6 +1,9 @@
 """Grader for rag-eval-harness: ranking metrics (recall@k, MRR, nDCG@k), citation metrics and a
 paired-bootstrap regression gate, checked against the grader's own computations on random
-rankings (seeded) and on real retrievers over a frozen slice of the Python language reference."""
+rankings (seeded) and on real retrievers over a frozen slice of the Python language reference.
+
+The learner's functions run in the sandboxed worker; the retrievers (and the Counted wrappers that
+count their calls) stay here and are called back over the wire, once per call the learner makes."""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ import numpy as np
 import pytest
 from _retrievers import BM25, Counted, Dense, Hybrid, load_corpus, load_queries
 
+from workbench.core.wire import RemoteError
+
 TOL = 1e-9
 TRUNCATED_MIN_DF = 2  # the regression: terms found in a single chunk are dropped from the index
 TIME_FACTOR, TIME_SLACK_S = 10.0, 0.5
@@ -24,7 +29,8 @@ def _call(what: str, function, *args, **kwargs):
     except NotImplementedError as exc:
         pytest.fail(f"{what} is not implemented yet ({exc})", pytrace=False)
     except Exception as exc:  # noqa: BLE001 - learner errors become a failed check with the reason
-        pytest.fail(f"{what} raised {type(exc).__name__}: {exc}", pytrace=False)
+        name = exc.type_name if isinstance(exc, RemoteError) else type(exc).__name__
+        pytest.fail(f"{what} raised {name}: {exc}", pytrace=False)
 
 
 def _same(got, expected) -> bool:

@@ -27,7 +27,7 @@ def _call(what: str, function, *args, **kwargs):
     except NotImplementedError as exc:
         pytest.fail(f"{what} is not implemented yet ({exc})", pytrace=False)
     except Exception as exc:  # noqa: BLE001 - learner errors become a failed check with the reason
-        pytest.fail(f"{what} raised {type(exc).__name__}: {exc}", pytrace=False)
+        pytest.fail(f"{what} raised {getattr(exc, 'type_name', type(exc).__name__)}: {exc}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

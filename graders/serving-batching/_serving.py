@@ -10,7 +10,6 @@ import math
 import os
 import random
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from workbench.core.worker import kill_tree
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 45.0
@@ -31,34 +32,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _die_with_parent() -> None:
-    """In the child before exec (Linux): get SIGKILL when the grader process dies."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 # -- the learner's server -----------------------------------------------------------------------
 
 class Server:
-    """`python -m uvicorn server:app` in the learner's folder, configured by environment."""
+    """`python -m uvicorn server:app` in the learner's folder (the lab copy), configured by
+    environment. `start` is the grader plugin's `learner_process`: the server runs in the
+    learner sandbox (own pid namespace, shares the grader's loopback), so `proc` is the
+    bubblewrap process and the uvicorn process is one of its descendants."""
 
-    def __init__(self, lab_dir: Path, *, max_batch_size: int, max_wait_ms: float, max_queue: int) -> None:
-        self.lab_dir = Path(lab_dir)
+    def __init__(self, start, *, max_batch_size: int, max_wait_ms: float, max_queue: int) -> None:
         self.settings = {"max_batch_size": max_batch_size, "max_wait_ms": max_wait_ms, "max_queue": max_queue}
         self.port = free_port()
-        env = dict(os.environ)
-        env.update(BATCH_MAX_SIZE=str(max_batch_size), BATCH_MAX_WAIT_MS=f"{max_wait_ms:g}",
-                   BATCH_MAX_QUEUE=str(max_queue), PYTHONUNBUFFERED="1")
+        env = {"BATCH_MAX_SIZE": str(max_batch_size), "BATCH_MAX_WAIT_MS": f"{max_wait_ms:g}",
+               "BATCH_MAX_QUEUE": str(max_queue), "PYTHONUNBUFFERED": "1"}
         self._log = tempfile.TemporaryFile(mode="w+b")
-        self.proc = subprocess.Popen(
+        self.proc = start(
             [sys.executable, "-m", "uvicorn", "server:app", "--host", HOST, "--port", str(self.port),
              "--log-level", "warning", "--no-access-log", "--lifespan", "on"],
-            cwd=self.lab_dir, env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,  # same process group as the grader: its timeout kills us too
+            env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
 
     def describe(self) -> str:
@@ -94,14 +85,44 @@ class Server:
         """CPU time (user + system) used so far by the server and any processes it started."""
         return process_tree_cpu_seconds(self.proc.pid)
 
+    def server_pid(self) -> int | None:
+        """The pid of the uvicorn process itself (not the sandbox around it), None if gone."""
+        return find_descendant(self.proc.pid, "uvicorn")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
-            self.proc.kill()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
+            kill_tree(self.proc)
         self._log.close()
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            out.extend(int(c) for c in (task / "children").read_text().split())
+    except (OSError, ValueError):
+        pass
+    return out
+
+
+def find_descendant(pid: int, word: str) -> int | None:
+    """The first process under `pid` (breadth first, `pid` included) whose command line holds
+    `word` and that is not bubblewrap itself (its arguments hold the whole command too)."""
+    todo, seen = [pid], set()
+    while todo:
+        current = todo.pop(0)
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            argv = Path(f"/proc/{current}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            argv = []
+        if argv and Path(argv[0].decode("utf-8", "replace")).name != "bwrap" and \
+                any(word.encode() in part for part in argv):
+            return current
+        todo.extend(_children(current))
+    return None
 
 
 def process_tree_cpu_seconds(pid: int) -> float | None:

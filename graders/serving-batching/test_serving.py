@@ -43,14 +43,14 @@ MAX_TEXT_CHARS = 2000
 
 
 @pytest.fixture(scope="session")
-def servers(lab_dir):
-    """Four copies of the learner's server, started together: batched, baseline (batch 1),
-    a small queue for load shedding, and one to shut down."""
+def servers(learner_process):
+    """Four copies of the learner's server, started together in the learner sandbox: batched,
+    baseline (batch 1), a small queue for load shedding, and one to shut down."""
     started = {
-        "batched": Server(lab_dir, **BATCHED),
-        "baseline": Server(lab_dir, **BASELINE),
-        "shedding": Server(lab_dir, **SHEDDING),
-        "draining": Server(lab_dir, **DRAINING),
+        "batched": Server(learner_process, **BATCHED),
+        "baseline": Server(learner_process, **BASELINE),
+        "shedding": Server(learner_process, **SHEDDING),
+        "draining": Server(learner_process, **DRAINING),
     }
     problems = {name: server.wait_ready() for name, server in started.items()}
     yield _Servers(started, problems)
@@ -463,19 +463,25 @@ def test_sigterm_answers_accepted_requests(servers, record_metric):
     server = servers.get("draining")
     texts = make_texts(7801, 48, min_words=30, max_words=60)
     info_out = {}
+    # SIGTERM goes to the uvicorn process, as a process manager would send it; `server.proc` is
+    # the sandbox around it
+    pid = server.server_pid()
+    assert pid is not None, f"the server process ({server.describe()}) is not running:\n{server.log_tail(600)}"
 
     async def terminate(tasks, info):
         await asyncio.wait(tasks, timeout=10.0, return_when=asyncio.FIRST_COMPLETED)
         info_out["pending_at_sigterm"] = sum(not t.done() for t in tasks)
         info_out["written"] = info["written"]
         info_out["sigterm_at"] = time.monotonic()
-        os.kill(server.proc.pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGTERM)
 
     replies, _ = burst(server.port, texts, timeout_s=20.0, after_written=terminate)
     try:
         code = server.proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         code = None
+    if code == 128 + signal.SIGTERM:
+        code = -signal.SIGTERM  # the sandbox reports a child killed by SIGTERM as 128 + 15
     pending = info_out.get("pending_at_sigterm", 0)
     record_metric("requests_sent", info_out.get("written", 0))
     record_metric("pending_at_sigterm", pending)

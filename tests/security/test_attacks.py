@@ -439,3 +439,58 @@ def test_killing_everything_it_can_see(ws) -> None:
         assert sentinel.poll() is None, "the learner's code killed a process outside its sandbox"
     finally:
         sentinel.kill()
+
+
+def test_climbing_out_through_a_grader_callback(ws, toy_data: Path, tmp_path: Path) -> None:
+    """A callback the grader hands to learner code must not be a way into the grader process
+    (its __globals__, its builtins, setattr on grader objects)."""
+    from labkit import clear_caches
+
+    grader = toy_data / "graders" / "toy" / "test_toy.py"
+    grader.write_text(grader.read_text() + textwrap.dedent('''
+
+        class Counter:
+            def __init__(self):
+                self.calls = 0
+
+            def __call__(self, x):
+                self.calls += 1
+                return x + 1
+
+
+        @pytest.mark.check(skill="programming", points=4)
+        def test_apply(learner):
+            """apply() calls the callback once"""
+            counter = Counter()
+            assert learner.apply(counter, 1) == 2
+            assert counter.calls == 1, f"the callback was called {counter.calls} times"
+    '''))
+    clear_caches()
+    workspace, lab_dir = ws
+    marker = tmp_path / "pwned"
+    _attack(lab_dir, f'''
+        def apply(fn, x):
+            ep = fn._endpoint
+            tries = [("getattr", "__globals__"), ("getattr", "__class__"), ("getattr", "__init__"),
+                     ("getattr", "_endpoint"), ("hasattr", "__dict__")]
+            for op, name in tries:
+                try:
+                    got = ep.request(op, fn._id, name, (), {{}})
+                    builtins = got["__builtins__"] if op == "getattr" and name == "__globals__" else None
+                    if builtins is not None:
+                        os_module = builtins["__import__"]("os")
+                        os_module.system("touch {marker}")
+                except Exception:
+                    pass
+            try:
+                ep.request("setattr", fn._id, "calls", (-100,), {{}})
+            except Exception:
+                pass
+            fn(x)
+            return 2
+    ''')
+    result = _grade(workspace, lab_dir)
+    assert not marker.exists(), "learner code ran a command in the grader process"
+    apply = next(t for t in result.tests if t.name == "apply() calls the callback once")
+    assert apply.status == "pass", apply.message  # one honest call; the forged count was refused
+    _not_a_pass(result)

@@ -279,6 +279,11 @@ class GraderProcess:
         env["WORKBENCH_SANDBOX_HIDE"] = os.pathsep.join(
             _hidden_paths(workspace_root, tmp_dir) + _module_dirs(lab.spec.limits.hide_modules))
         env["WORKBENCH_SANDBOX_EXPOSE"] = os.pathsep.join(_exposed_paths())
+        cassette = os.environ.get("WORKBENCH_LLM_CASSETTE")
+        if cassette and "llm" in lab.spec.needs:  # record/replay happens in the worker, which must reach the file
+            folder = Path(cassette).expanduser().resolve().parent
+            folder.mkdir(parents=True, exist_ok=True)
+            env["WORKBENCH_SANDBOX_BIND"] = str(folder)
         if "llm" in lab.spec.needs:
             env["WORKBENCH_WORKER_PRELOAD"] = "litellm"
         self.bridge: ModelBridge | None = None

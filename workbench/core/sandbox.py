@@ -118,7 +118,8 @@ def sync_tree(src: Path, dst: Path, skip: Iterable[str] = (".git", "__pycache__"
             shutil.copy2(child, target)
 
 
-def worker_argv(lab_copy: Path, private_tmp: Path, hide: Iterable[str], expose: Iterable[str], argv: list[str]) -> list[str]:
+def worker_argv(lab_copy: Path, private_tmp: Path, hide: Iterable[str], expose: Iterable[str], argv: list[str],
+                writable: Iterable[str] = ()) -> list[str]:
     """bubblewrap command line for a worker: `/` read-only, `hide` replaced by empty tmpfs,
     `expose` re-bound read-only over them, the lab copy writable, /tmp private, own pid ns."""
     args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
@@ -137,8 +138,13 @@ def worker_argv(lab_copy: Path, private_tmp: Path, hide: Iterable[str], expose: 
             args += ["--tmpfs", path]
     for path in sorted({p for p in hide if p and os.path.isfile(p)}):
         args += ["--ro-bind", "/dev/null", path]
-    args += ["--bind", str(private_tmp), str(private_tmp), "--bind", str(lab_copy), str(lab_copy),
-             "--chdir", str(lab_copy), "--"]
+    for path in writable:  # e.g. the folder of a record/replay cassette the user chose
+        if os.path.isdir(path):
+            args += ["--bind", path, path]
+    args += ["--bind", str(private_tmp), str(private_tmp), "--bind", str(lab_copy), str(lab_copy)]
+    for path in hidden:  # hidden folders are empty and read-only: a write there fails, as anywhere else
+        args += ["--remount-ro", path]
+    args += ["--chdir", str(lab_copy), "--"]
     return args + argv
 
 

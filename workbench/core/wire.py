@@ -79,12 +79,13 @@ def remote_error(type_name: str, message: str, tb: str, mro: tuple[str, ...]) ->
     cls = _remote_classes.get(base.__name__)
     if cls is None:
         try:
-            cls = type(f"Remote{base.__name__}", (RemoteError, base), {"__str__": RemoteError.__str__})
+            cls = type(f"Remote{base.__name__}", (base, RemoteError), {"__str__": RemoteError.__str__})
         except TypeError:  # a builtin that refuses multiple inheritance
             cls = type(f"Remote{base.__name__}", (RemoteError,), {})
         _remote_classes[base.__name__] = cls
-    err = cls.__new__(cls)
+    err = cls.__new__(cls, message)
     RemoteError.__init__(err, type_name, message, tb, mro)
+    err.args = (message,)
     return err
 
 
@@ -405,8 +406,11 @@ class Endpoint:
     the other side's nested requests (callbacks) meanwhile; `serve_forever()` only serves."""
 
     def __init__(self, sock: socket.socket, *, deadline: Callable[[], float | None] | None = None,
-                 wrap: Callable[[Ref], Any] | None = None) -> None:
+                 wrap: Callable[[Ref], Any] | None = None, strict: bool = False) -> None:
         self.sock = sock
+        # strict (the grader's side): the other side may call what it was handed and read public
+        # attributes, nothing else: no dunders/private names (they reach __globals__), no setattr
+        self.strict = strict
         self._wrap = wrap or (lambda ref: ref)
         self._objects: dict[int, Any] = {}
         self._ids: dict[int, int] = {}
@@ -500,6 +504,8 @@ class Endpoint:
     def perform(self, op: str, target: int, name: str | None, args: tuple, kwargs: dict[str, Any]) -> Any:
         """Run one operation on one of our objects (overridden by the worker for imports)."""
         obj = self.resolve(target)
+        if self.strict and (op == "setattr" or (op in ("getattr", "hasattr") and str(name).startswith("_"))):
+            raise PermissionError(f"{op} {name!r} on a grader object is not allowed from learner code")
         if op == "call":
             return self.finish(obj(*args, **kwargs))
         if op == "getattr":

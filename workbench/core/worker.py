@@ -72,6 +72,7 @@ class WorkerConfig:
         self.private_tmp = Path(env.get("WORKBENCH_WORKER_TMP") or env.get("TMPDIR", "/tmp")) / "worker"
         self.hide = [p for p in env.get("WORKBENCH_SANDBOX_HIDE", "").split(os.pathsep) if p]
         self.expose = [p for p in env.get("WORKBENCH_SANDBOX_EXPOSE", "").split(os.pathsep) if p]
+        self.bind = [p for p in env.get("WORKBENCH_SANDBOX_BIND", "").split(os.pathsep) if p]
         self.memory_mb = int(env.get("WORKBENCH_MEMORY_MB", "4096") or 4096)
         self.cpu_s = int(float(env.get("WORKBENCH_WORKER_CPU_S", "600") or 600))
         self.preload = [m for m in env.get("WORKBENCH_WORKER_PRELOAD", "").split(",") if m]
@@ -100,7 +101,8 @@ class WorkerConfig:
         if self.kind != "bwrap":
             return argv
         self.private_tmp.mkdir(parents=True, exist_ok=True)
-        return sandbox.worker_argv(self.lab_dir, self.private_tmp, self.hide, [*self.expose, _PACKAGE_PARENT], argv)
+        return sandbox.worker_argv(self.lab_dir, self.private_tmp, self.hide, [*self.expose, _PACKAGE_PARENT], argv,
+                                   writable=self.bind)
 
 
 def sandboxed_popen(argv: list[str], *, config: WorkerConfig | None = None, env: dict[str, str] | None = None,
@@ -151,7 +153,7 @@ class Worker:
         finally:
             theirs.close()
         self.output = _Output(self.proc.stdout)
-        self.endpoint = Endpoint(mine, deadline=self._deadline, wrap=lambda ref: LearnerObject(self, ref))
+        self.endpoint = Endpoint(mine, deadline=self._deadline, wrap=lambda ref: LearnerObject(self, ref), strict=True)
         self.generation += 1
         self._modules = {}
 
@@ -200,6 +202,8 @@ class Worker:
 def describe_exit(code: int | None, memory_mb: int) -> str:
     if code is None:
         return "the learner's code stopped answering"
+    if code > 128:  # bubblewrap reports a child killed by signal N as exit code 128 + N
+        code = -(code - 128)
     if code < 0:
         try:
             name = signal.Signals(-code).name
