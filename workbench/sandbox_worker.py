@@ -68,11 +68,16 @@ async def _collect(agen: Any) -> list[Any]:
 
 def main(argv: list[str]) -> int:
     fd = int(argv[0])
-    for name in argv[1:]:  # warm imports (numpy, litellm) while the grader collects
-        try:
-            importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - the learner's import will report it properly
-            pass
+
+    def warm() -> None:  # heavy imports (litellm) in the background, while the first checks run
+        for name in argv[1:]:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - the learner's import will report it properly
+                pass
+
+    if argv[1:]:
+        threading.Thread(target=warm, daemon=True, name="warm-imports").start()
     lab_dir = os.environ.get("WORKBENCH_LAB_DIR", "")
     if lab_dir:
         sys.path.insert(0, lab_dir)

@@ -71,20 +71,26 @@ def _hidden_paths(workspace_root: Path | None, tmp_dir: Path) -> list[str]:
 
 
 def _module_dirs(names: Iterable[str]) -> list[str]:
-    """Installed locations of top-level packages, found without importing them."""
+    """Installed locations of packages/modules (dotted names too), found without importing them."""
     import importlib.util
 
     found = []
     for name in names:
+        top, *rest = name.split(".")
         try:
-            spec = importlib.util.find_spec(name)
+            spec = importlib.util.find_spec(top)  # a top-level name: nothing is imported
         except (ImportError, ValueError):
             continue
-        for location in (spec.submodule_search_locations or []) if spec else []:
-            found.append(str(Path(location).resolve()))
-        if spec and spec.origin and not spec.submodule_search_locations and spec.origin.endswith((".py", ".so")):
-            found.append(str(Path(spec.origin).resolve()))
-    return found
+        if spec is None:
+            continue
+        roots = list(spec.submodule_search_locations or [])
+        if not rest:
+            found += roots or ([spec.origin] if spec.origin else [])
+            continue
+        for root in roots:
+            base = Path(root, *rest)
+            found += [str(p) for p in (base, *base.parent.glob(base.name + ".*.so"), base.with_suffix(".py")) if p.exists()]
+    return [str(Path(p).resolve()) for p in found]
 
 
 def _exposed_paths() -> list[str]:
