@@ -59,6 +59,13 @@ def set_model_hook(hook: ModelHook | None) -> None:
     _model_hook = hook
 
 
+def model_route_for(lab: Lab) -> ModelRoute | None:
+    """Where a lab's model calls go, through the installed hook (None: no model needed)."""
+    if "llm" not in lab.spec.needs or _model_hook is None:
+        return None
+    return _model_hook(lab)
+
+
 def _hidden_paths(workspace_root: Path | None, tmp_dir: Path) -> list[str]:
     """Folders the learner worker must not see (replaced by empty ones in its sandbox)."""
     hide = [str(Path.home()), str(resources.labs_dir()), str(resources.graders_dir()), str(tmp_dir)]

@@ -53,14 +53,14 @@ def watch_lab(
                 on_error(exc)
             return
         finally:
-            held = _hold(lab, lab_dir)
+            held = _hold(lab, lab_dir, workspace.root, process)
         if on_result is not None:
             on_result(result)
 
     if grade_first:
         run_once()
     else:
-        held = _hold(lab, lab_dir)
+        held = _hold(lab, lab_dir, workspace.root)
     try:
         for changes in watch(
             lab_dir, watch_filter=lambda _change, path: relevant_change(path), debounce=DEBOUNCE_MS, step=30,
@@ -73,12 +73,14 @@ def watch_lab(
             held.close()
 
 
-def _hold(lab: Lab, lab_dir: Path):
-    """Start the next grader now so that the next save is graded at once."""
-    from .grading import GraderProcess
+def _hold(lab: Lab, lab_dir: Path, workspace_root: Path, previous=None):
+    """Start the next grader now so that the next save is graded at once (same sandbox view and
+    model route as the run before it)."""
+    from .grading import GraderProcess, model_route_for
 
     try:
-        return GraderProcess(lab, lab_dir, hold=True)
+        route = previous.route if previous is not None else model_route_for(lab)
+        return GraderProcess(lab, lab_dir, hold=True, workspace_root=workspace_root, route=route)
     except OSError:
         return None
 
