@@ -120,11 +120,11 @@ def test_writes_outside_the_lab_folder_fail_and_change_nothing(lab_dir: Path) ->
         'return "done"', f"open({str(victim)!r}, 'w').write('gone')\n    return 'done'"))
     result = _grade(lab_dir)
     work = next(t for t in result.tests if t.name == "work() finishes")
-    assert victim.read_text() == "mine"
     if result.sandbox == "none":  # without the sandbox the write happens, and is reported
         assert result.status == "error" and "changed files outside its folder: notes.txt" in result.message
     else:
-        assert work.status == "fail" and "OSError" in work.message
+        assert victim.read_text() == "mine"
+        assert work.status == "fail" and "Error" in work.message
 
 
 def test_the_grader_cannot_be_changed(lab_dir: Path, toy_data: Path) -> None:
@@ -140,6 +140,8 @@ def test_the_grader_cannot_be_changed(lab_dir: Path, toy_data: Path) -> None:
         assert grader.read_text() == before and work.status == "fail" and "Error" in work.message
 
 
+@pytest.mark.skipif(__import__("workbench.core.sandbox").core.sandbox.sandbox_kind() == "none",
+                    reason="without the kernel sandbox nothing blocks the network (results say sandbox: none)")
 def test_network_outside_loopback_is_blocked(lab_dir: Path) -> None:
     write(lab_dir / "toy.py", TOY_SOLUTION.replace(
         'return "done"', "import socket\n    socket.create_connection(('192.0.2.1', 80), timeout=1)\n    return 'done'"))

@@ -24,6 +24,7 @@ class WorkerEndpoint(Endpoint):
 
     def __init__(self, sock: socket.socket) -> None:
         super().__init__(sock)
+        self.rebuild_errors = True
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main = threading.get_ident()
 

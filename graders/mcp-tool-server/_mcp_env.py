@@ -1,6 +1,12 @@
-"""The mcp-tool-server grader's harness: start the learner's server over stdio with the real
-MCP client, a reference model of the stockroom to compare against, a model wrapper that
-records what the agent asked for, and scripted models.
+"""The mcp-tool-server grader's harness: start the learner's server over stdio in the learner's
+sandbox and talk to it with the SDK's real ClientSession, a reference model of the stockroom to
+compare against, the session as learner code sees it, a model wrapper that records what the agent
+asked for, and scripted models.
+
+Learner code (agent.py) runs in the sandboxed worker; the MCP session stays here, in the grader.
+Learner code gets a worker-side stand-in (`_mcp_in_worker.GraderSession`) whose awaitable methods
+run on this session, on the check's event loop: so learner code that uses it must be called
+through `learner_call`, from another thread, while the loop keeps serving the session.
 
 Scripted models are used ONLY for the recovery and budget checks (a model that sends broken
 JSON, then out-of-range arguments, then valid ones; a model that never stops): a real 135M
@@ -13,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -24,6 +32,8 @@ from typing import Any
 
 import pytest
 
+from workbench.core.worker import kill_tree, sandboxed_popen
+from workbench.grader_plugin import import_learner, learner_worker
 from workbench.llm import ChatResponse, ToolCall
 
 TOOL_NAMES = ("add_stock", "convert_units", "remove_stock")
@@ -95,10 +105,85 @@ class Connection:
     init: Any
     startup_s: float
     stderr_path: Path
+    _for_learner: Any = None
 
     def stderr_tail(self, limit: int = 600) -> str:
         """The end of the server's stderr (tracebacks land there)."""
         return _stderr_tail(self.stderr_path, limit)
+
+    async def learner_session(self) -> Any:
+        """This session as learner code gets it: a handle to a GraderSession in the worker."""
+        if self._for_learner is None:
+            bridge = SessionBridge(self.session, asyncio.get_running_loop())
+            self._for_learner = await asyncio.to_thread(lambda: in_worker().GraderSession(bridge))
+        return self._for_learner
+
+
+_IN_WORKER = Path(__file__).with_name("_mcp_in_worker.py")
+_LOADER = """
+import sys, types
+module = types.ModuleType(name)
+exec(compile(source, filename, "exec"), module.__dict__)
+sys.modules[name] = module
+"""
+
+
+def in_worker() -> Any:
+    """_mcp_in_worker.py, loaded as a module inside the learner's sandboxed worker (again after a
+    worker restart)."""
+    import_learner("builtins").exec(_LOADER, {"name": "_workbench_mcp_grader", "source": _IN_WORKER.read_text(),
+                                              "filename": f"<grader {_IN_WORKER.name}>"})
+    return import_learner("_workbench_mcp_grader")
+
+
+async def learner_call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call learner code (in the worker) from a check's event loop. It runs in a thread: learner
+    code that uses the session calls back into the grader, and SessionBridge needs the loop free.
+    When the check's time runs out first, the worker is stopped, so that the thread returns now
+    (the next call starts a fresh worker)."""
+    try:
+        return await asyncio.to_thread(function, *args, **kwargs)
+    except asyncio.CancelledError:
+        learner_worker().stop()
+        raise
+
+
+class SessionBridge:
+    """The grader's side of GraderSession: each request runs on the grader's ClientSession, on the
+    check's event loop, bounded in time. Answers are data: {"value": the result as the protocol
+    carries it, "type": its SDK model}, {"mcp_error": ...} for a JSON-RPC error, {"timeout": ...}
+    when the server did not answer in time."""
+
+    def __init__(self, session: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._session = session
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+
+    def request(self, method: str, *args: Any) -> dict[str, Any]:
+        from mcp import MCPError
+
+        if threading.get_ident() == self._loop_thread:
+            raise RuntimeError("grader bug: learner code that uses the MCP session must be called through learner_call()")
+        session = self._session
+        if method == "call_tool":
+            name, arguments, read_timeout_s = args
+            read_timeout_s = read_timeout_s if isinstance(read_timeout_s, int | float) else None
+            coroutine = session.call_tool(str(name), arguments, read_timeout_seconds=read_timeout_s)
+        elif method == "read_resource":
+            coroutine = session.read_resource(str(args[0]))
+        elif method in ("list_tools", "list_resources", "send_ping"):
+            coroutine = getattr(session, method)()
+        else:
+            raise ValueError(f"the grader's session has no request {method!r}")
+        future = asyncio.run_coroutine_threadsafe(asyncio.wait_for(coroutine, REQUEST_TIMEOUT_S), self._loop)
+        try:
+            result = future.result(REQUEST_TIMEOUT_S + 5.0)
+        except TimeoutError:
+            future.cancel()
+            return {"timeout": f"{method} got no answer from the server within {REQUEST_TIMEOUT_S:g} s"}
+        except MCPError as exc:
+            return {"mcp_error": {"code": exc.code, "message": exc.message, "data": exc.data}}
+        return {"value": result.model_dump(mode="json", by_alias=True, exclude_unset=True), "type": type(result).__name__}
 
 
 def _stderr_tail(path: Path, limit: int = 600) -> str:
@@ -108,20 +193,80 @@ def _stderr_tail(path: Path, limit: int = 600) -> str:
         return ""
 
 
+def _write_line(stream: Any, data: bytes) -> None:
+    stream.write(data)
+    stream.flush()
+
+
+@asynccontextmanager
+async def sandboxed_stdio(script: Path, errlog: Any):
+    """`python server.py` started in the learner's sandbox (`sandboxed_popen`: the worker's
+    bubblewrap, limits and environment; cwd = the lab copy), with its stdin/stdout as an MCP stdio
+    transport: newline-delimited JSON-RPC, exactly as the SDK's stdio_client speaks it. The whole
+    process tree is killed on exit."""
+    import anyio
+    from mcp.shared.message import SessionMessage
+    from mcp.types import jsonrpc_message_adapter
+
+    proc = sandboxed_popen([sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errlog)
+    read_writer, read_stream = anyio.create_memory_object_stream(0)
+    write_stream, write_reader = anyio.create_memory_object_stream(0)
+
+    async def stdout_reader() -> None:
+        async with read_writer:
+            while True:
+                line = await anyio.to_thread.run_sync(proc.stdout.readline, abandon_on_cancel=True)
+                if not line:
+                    return
+                try:
+                    message: Any = SessionMessage(jsonrpc_message_adapter.validate_json(line, by_name=False))
+                except ValueError as exc:
+                    message = exc  # the session reports what the server wrote instead of JSON-RPC
+                try:
+                    await read_writer.send(message)
+                except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                    return
+
+    async def stdin_writer() -> None:
+        async with write_reader:
+            async for session_message in write_reader:
+                data = session_message.message.model_dump_json(by_alias=True, exclude_unset=True) + "\n"
+                try:
+                    await anyio.to_thread.run_sync(_write_line, proc.stdin, data.encode())
+                except OSError:
+                    await read_writer.aclose()  # the server is gone: the session sees the connection end
+                    return
+
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(stdout_reader)
+            tasks.start_soon(stdin_writer)
+            try:
+                yield read_stream, write_stream
+            finally:
+                tasks.cancel_scope.cancel()
+    finally:
+        kill_tree(proc)
+        for stream in (proc.stdin, proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
 @asynccontextmanager
 async def connect(lab_dir: Path):
-    """`python server.py` in the learner's folder, over stdio, with the SDK's ClientSession."""
-    from mcp import ClientSession, StdioServerParameters, stdio_client
+    """`python server.py` in the learner's folder (in the sandbox), over stdio, with the SDK's ClientSession."""
+    from mcp import ClientSession
 
     script = lab_dir / "server.py"
     if not script.is_file():
         raise ServerProblem(f"no server.py in {lab_dir}")
     stderr_dir = Path(tempfile.mkdtemp(prefix="mcp-stderr-"))
     stderr_path = stderr_dir / "server.stderr"
-    params = StdioServerParameters(command=sys.executable, args=[str(script)], cwd=str(lab_dir))
     started = time.perf_counter()
     with stderr_path.open("w") as errlog:
-        async with stdio_client(params, errlog=errlog) as (read, write):
+        async with sandboxed_stdio(script, errlog) as (read, write):
             async with ClientSession(read, write, read_timeout_seconds=REQUEST_TIMEOUT_S) as session:
                 try:
                     init = await asyncio.wait_for(session.initialize(), START_TIMEOUT_S)

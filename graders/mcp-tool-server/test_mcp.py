@@ -1,12 +1,11 @@
 """Grader for mcp-tool-server: the learner's stockroom MCP server is started as `python
-server.py` over stdio with the SDK's real client (ClientSession over stdio_client) in every
-check, everything bounded in time. Its tools and resource are compared with a reference model
+server.py` in the learner's sandbox and spoken to over its stdin/stdout with the SDK's real
+ClientSession in every check, everything bounded in time. Its tools and resource are compared with a reference model
 of the stockroom; the agent bridge (agent.py) is driven by scripted models (marked as such)
 and by the real embedded model, and its effect is checked on the server's side."""
 
 from __future__ import annotations
 
-import inspect
 import json
 import random
 import re
@@ -22,10 +21,14 @@ from _mcp_env import (
     RetryingModel,
     Stockroom,
     call,
+    learner_call,
     read_stock,
     run_with_server,
     sku,
 )
+
+from workbench.core.wire import RemoteError
+from workbench.core.worker import WorkerCrashed
 
 SEED = 8_2026
 E2E_TIMEOUT_S = 200.0
@@ -61,15 +64,22 @@ async def _tools(connection) -> dict:
     return {tool.name: tool for tool in listing.tools}
 
 
-async def _agent(learner, *args, **kwargs):
+def _error_name(exc: BaseException) -> str:
+    return exc.type_name if isinstance(exc, RemoteError) else type(exc).__name__
+
+
+async def _agent(learner, task: str, connection, **kwargs):
+    """The learner's run_agent (in the worker; an async def is run to completion there) on the
+    grader's session to the server."""
+    session = await connection.learner_session()
     try:
-        outcome = learner.run_agent(*args, **kwargs)
-        if inspect.isawaitable(outcome):
-            outcome = await outcome
+        outcome = await learner_call(learner.run_agent, task, session, **kwargs)
     except NotImplementedError as exc:
         pytest.fail(f"run_agent is not implemented yet ({exc})", pytrace=False)
+    except WorkerCrashed:
+        raise
     except Exception as exc:  # noqa: BLE001 - a crash of the loop is what is being checked
-        pytest.fail(f"run_agent raised {type(exc).__name__}: {exc}", pytrace=False)
+        pytest.fail(f"run_agent raised {_error_name(exc)}: {exc}", pytrace=False)
     for name in ("final_answer", "steps", "tokens", "stop_reason", "transcript"):
         if not hasattr(outcome, name):
             pytest.fail(f"run_agent must return an AgentResult with .{name}", pytrace=False)
@@ -250,8 +260,10 @@ def test_bridge_lists_and_calls_tools(lab_dir, learner, record_metric):
 
     async def body(connection):
         listing = await connection.session.list_tools()
+        session = await connection.learner_session()
+        theirs = await learner_call(session.list_tools)  # the same listing, as the SDK's objects in the worker
         try:
-            specs = learner.tool_specs(listing.tools)
+            specs = await learner_call(learner.tool_specs, theirs.tools)
         except NotImplementedError as exc:
             pytest.fail(f"tool_specs is not implemented yet ({exc})", pytrace=False)
         by_name = {s.get("function", {}).get("name"): s for s in specs if isinstance(s, dict)}
@@ -272,11 +284,13 @@ def test_bridge_lists_and_calls_tools(lab_dir, learner, record_metric):
             ("unknown tool", "delete_everything", "{}"),
         ]:
             try:
-                outcome = await learner.call_tool(connection.session, name, arguments)
+                outcome = await learner_call(learner.call_tool, session, name, arguments)
             except NotImplementedError as exc:
                 pytest.fail(f"call_tool is not implemented yet ({exc})", pytrace=False)
+            except WorkerCrashed:
+                raise
             except Exception as exc:  # noqa: BLE001 - raising is what is being checked
-                pytest.fail(f"call_tool raised {type(exc).__name__} on a {label} call: {exc}; report it as ok=False",
+                pytest.fail(f"call_tool raised {_error_name(exc)} on a {label} call: {exc}; report it as ok=False",
                             pytrace=False)
             outcomes[label] = outcome
             assert isinstance(getattr(outcome, "content", None), str) and outcome.content, (
@@ -304,7 +318,7 @@ def test_scripted_agent_recovers_and_respects_budget(lab_dir, learner, record_me
 
     async def body(connection):
         model = CountingModel(RetryingModel(item, quantity))
-        result = await _agent(learner, f"Add {quantity} units of {item} to the stock.", connection.session, chat=model,
+        result = await _agent(learner, f"Add {quantity} units of {item} to the stock.", connection, chat=model,
                               max_steps=6, max_tokens=4000)
         record_metric("model_calls", len(model.calls))
         assert model.calls and model.calls[0]["tools"], "the first model call must offer the server's tools"
@@ -322,7 +336,7 @@ def test_scripted_agent_recovers_and_respects_budget(lab_dir, learner, record_me
             f"stop_reason={result.stop_reason!r}")
 
         never_done = CountingModel(NeverDoneModel())
-        result = await _agent(learner, "Convert 1 kg to grams.", connection.session, chat=never_done, max_steps=3,
+        result = await _agent(learner, "Convert 1 kg to grams.", connection, chat=never_done, max_steps=3,
                               max_tokens=10_000)
         record_metric("budget_calls", len(never_done.calls))
         assert len(never_done.calls) == 3 and result.stop_reason == "step_budget", (
@@ -349,7 +363,7 @@ def test_real_model_task_end_to_end(lab_dir, learner, llm, record_metric):
             reference.apply(name, arguments)
         listing = await connection.session.list_tools()
         model = CountingModel(llm.chat)
-        result = await _agent(learner, task, connection.session, chat=model, max_steps=3, max_tokens=4000,
+        result = await _agent(learner, task, connection, chat=model, max_steps=3, max_tokens=4000,
                               first_tool_choice=_force("add_stock"))
         record_metric("model_calls", len(model.calls))
         record_metric("tokens", model.tokens)

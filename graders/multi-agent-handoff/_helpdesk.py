@@ -17,8 +17,11 @@ import math
 import random
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from workbench.core.wire import Record
+from workbench.grader_plugin import import_learner
 from workbench.llm import ChatResponse, ToolCall
 from workbench.llm.errors import LLMTimeout
 
@@ -27,6 +30,36 @@ INVOICE_ID = {"type": "string", "pattern": "^INV-[0-9]{4}$", "description": "Inv
 TICKET_ID = {"type": "string", "pattern": "^T-[0-9]{4}$", "description": "Ticket id such as T-1234"}
 NAMES = ["maria.lopez", "bob.lee", "li.wei", "anna.berg", "omar.haddad", "sara.rossi", "kofi.mensah", "yuki.tanaka"]
 DOMAINS = ["example.com", "example.org", "example.net"]
+
+_IN_WORKER = Path(__file__).with_name("_handoff_in_worker.py")
+_LOADER = """
+import sys, types
+module = types.ModuleType(name)
+exec(compile(source, filename, "exec"), module.__dict__)
+sys.modules[name] = module
+"""
+
+
+def in_worker() -> Any:
+    """_handoff_in_worker.py, loaded as a module inside the learner's sandboxed worker (again after
+    a worker restart): the grader hands learner code worker-side helpers from it."""
+    import_learner("builtins").exec(_LOADER, {"name": "_workbench_handoff_grader", "source": _IN_WORKER.read_text(),
+                                              "filename": f"<grader {_IN_WORKER.name}>"})
+    return import_learner("_workbench_handoff_grader")
+
+
+def grader_chat(chat: Any) -> Any:
+    """`chat` (a grader-side model) as the learner's workflow gets it: a handle in the worker that
+    raises the model layer's errors (LLMTimeout...) as the real workbench.llm classes."""
+    return in_worker().GraderChat(chat)
+
+
+def type_name(value: Any) -> str:
+    """The class name of a value that came back from learner code (a record, a handle or data)."""
+    if isinstance(value, Record):
+        return value.__record_type__
+    return getattr(value, "type_name", None) or type(value).__name__
+
 
 ROLE_SPECS = {
     # name: (description, tools, reads, first_tool)

@@ -15,8 +15,20 @@ import math
 from types import SimpleNamespace
 
 import pytest
-from _helpdesk import ROLE_SPECS, FakeClock, Helpdesk, Recorder, ScriptedModel, notes, roles
+from _helpdesk import (
+    ROLE_SPECS,
+    FakeClock,
+    Helpdesk,
+    Recorder,
+    ScriptedModel,
+    grader_chat,
+    notes,
+    roles,
+    type_name,
+)
 
+from workbench.core.wire import RemoteError
+from workbench.core.worker import WorkerCrashed
 from workbench.llm import calllog
 
 KINDS = ["billing", "support", "security"]
@@ -25,13 +37,21 @@ REAL_BUDGET_SEED = 4242
 PRICES = {"prompt_per_million": 2.5, "completion_per_million": 10.0}
 
 
+def _error_name(exc: BaseException) -> str:
+    return exc.type_name if isinstance(exc, RemoteError) else type(exc).__name__
+
+
 def _workflow(learner, world: Helpdesk, chat, **kwargs):
+    """The learner's Workflow (in the sandboxed worker) over the world's registry; `chat` is the
+    grader's model, reached from learner code through a handle (see _helpdesk.grader_chat)."""
     try:
-        return learner.Workflow(roles(learner), world.registry(learner), chat=chat, **kwargs)
+        return learner.Workflow(roles(learner), world.registry(learner), chat=grader_chat(chat), **kwargs)
     except NotImplementedError as exc:
         pytest.fail(f"Workflow is not implemented yet ({exc})", pytrace=False)
+    except WorkerCrashed:
+        raise
     except Exception as exc:  # noqa: BLE001 - building the workflow is part of what is checked
-        pytest.fail(f"Workflow(...) raised {type(exc).__name__}: {exc}", pytrace=False)
+        pytest.fail(f"Workflow(...) raised {_error_name(exc)}: {exc}", pytrace=False)
 
 
 def _run(workflow, task: str, context: dict | None = None):
@@ -39,8 +59,10 @@ def _run(workflow, task: str, context: dict | None = None):
         result = workflow.run(task, context=context)
     except NotImplementedError as exc:
         pytest.fail(f"Workflow.run is not implemented yet ({exc})", pytrace=False)
+    except WorkerCrashed:
+        raise
     except Exception as exc:  # noqa: BLE001 - a stop must be a result, never an exception
-        pytest.fail(f"Workflow.run raised {type(exc).__name__}: {exc}; a budget or time stop must return a partial "
+        pytest.fail(f"Workflow.run raised {_error_name(exc)}: {exc}; a budget or time stop must return a partial "
                     "WorkflowResult", pytrace=False)
     for name in ("status", "answer", "outcomes", "handoffs", "refusals", "calls", "usage", "total_tokens", "total_cost_usd"):
         if not hasattr(result, name):
@@ -88,7 +110,7 @@ def test_handoffs_are_typed_and_carry_only_their_slice(learner, record_metric):
         "the planner's calls must force the handoff function (tool_choice)")
     assert len(result.handoffs) == 3, f"expected 3 handoffs, got {len(result.handoffs)}"
     for handoff, request in zip(result.handoffs, requests, strict=True):
-        assert isinstance(handoff, learner.Handoff), f"handoffs must be Handoff records, got {type(handoff).__name__}"
+        assert type_name(handoff) == "Handoff", f"handoffs must be Handoff records, got {type_name(handoff)}"
         assert handoff.to == request.team, (f"the model handed {request.text!r} to {request.team!r}, the handoff "
                                             f"record says {handoff.to!r}")
         assert isinstance(handoff.goal, str) and request.change[1] in handoff.goal, (
@@ -238,8 +260,10 @@ def _real_run(learner, llm, seed: int, **kwargs) -> SimpleNamespace:
     error = None
     try:
         result = workflow.run("\n".join(r.line(prefixed=True) for r in requests), context=notes(seed))
+    except WorkerCrashed:
+        raise
     except Exception as exc:  # noqa: BLE001 - reported by the checks that use the run
-        result, error = None, f"Workflow.run raised {type(exc).__name__}: {exc}"
+        result, error = None, f"Workflow.run raised {_error_name(exc)}: {exc}"
     return SimpleNamespace(world=world, requests=requests, recorder=recorder, before=before, result=result, error=error,
                            log=calllog.records()[first:])
 

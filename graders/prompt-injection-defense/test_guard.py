@@ -24,14 +24,17 @@ from _pi_obedient import GREETING, ObedientModel, encode_output, key_sentence
 from _pi_sets import Attack, attack_set, benign_set, make_world
 from _pi_text import leaks, squash
 
+from workbench.core.wire import Record, RemoteError
+from workbench.core.worker import WorkerCrashed
+
 TPR_MIN, FPR_MAX, UTILITY_MIN = 0.90, 0.05, 0.90
 REAL_MAX_TOKENS = 48
 REAL_MAX_THROUGH = 6  # sampled direct attacks that may pass screen_input and cost a real model call
 
 
 @pytest.fixture(scope="module")
-def world():
-    return make_world(random.SystemRandom().randrange(1_000_000))
+def world(seed):
+    return make_world(seed % 1_000_000)  # fresh per grading run; WORKBENCH_SEED reproduces one
 
 
 @pytest.fixture(scope="module")
@@ -39,19 +42,32 @@ def attacks(world):
     return attack_set(world)
 
 
+def _type_name(value) -> str:
+    """The class name of an exception or of a value that came back from learner code."""
+    if isinstance(value, RemoteError):
+        return value.type_name
+    if isinstance(value, Record):
+        return value.__record_type__
+    return getattr(value, "type_name", None) or type(value).__name__
+
+
 def _call(what: str, function, *args):
+    """Call the learner's guard (in the sandboxed worker; the grader's own objects it gets, such as
+    documents and contexts, arrive there as read-only records)."""
     try:
         return function(*args)
     except NotImplementedError as exc:
         pytest.fail(f"{what} is not implemented yet ({exc})", pytrace=False)
+    except WorkerCrashed:
+        raise
     except Exception as exc:  # noqa: BLE001 - a crash of the learner's guard is what is reported
-        pytest.fail(f"{what} raised {type(exc).__name__}: {exc}", pytrace=False)
+        pytest.fail(f"{what} raised {_type_name(exc)}: {exc}", pytrace=False)
 
 
 def _flagged(learner, text: str) -> bool:
     verdict = _call("screen_input", learner.screen_input, text)
     if not hasattr(verdict, "flagged"):
-        pytest.fail(f"screen_input must return a Screening with .flagged, got {type(verdict).__name__}", pytrace=False)
+        pytest.fail(f"screen_input must return a Screening with .flagged, got {_type_name(verdict)}", pytrace=False)
     return bool(verdict.flagged)
 
 
@@ -194,7 +210,7 @@ def test_spotlight_separates_data(learner, world, record_metric):
     documents = [KNOWLEDGE_BASE[0], *hostile, KNOWLEDGE_BASE[8]]
     rng.shuffle(documents)
     block = _call("spotlight", learner.spotlight, documents, nonce)
-    assert isinstance(block, str), f"spotlight must return a str, got {type(block).__name__}"
+    assert isinstance(block, str), f"spotlight must return a str, got {_type_name(block)}"
     lines = block.splitlines()
     marked = [i for i, line in enumerate(lines) if nonce in line]
     record_metric("nonce_lines", len(marked))

@@ -1,22 +1,37 @@
 """The skills matrix and how evidence (graded checks) becomes per-category proficiency.
 
-Formula (also printed by `workbench skills --explain`):
+Formula, version 2 (also printed by `workbench skills --explain`):
 
-1. A lab's credit is the share of its points earned, counting for every check the best
-   result of any attempt: credit = sum(best points per check) / sum(max points per check).
-2. Help costs credit: each revealed hint multiplies it by 0.9 (at most -30% in all), and a
-   solution revealed before the lab was passed ("give up") halves it.
-3. A category's proficiency is the weighted share of all the evidence the curriculum offers
-   for it: 100 * sum(weight * level * credit) / sum(weight * level), over every lab that names
-   the category in its [skills], with the lab's skill weight and level (1-4).
-4. Levels: 0 none, <35 beginner, <65 intermediate, <90 advanced, >=90 expert. A category no
-   lab assesses yet has no proficiency ("not assessed").
+1. Evidence is per check. Every check names one skill category, and may name one of its
+   competencies; its points count toward that category only. A lab's [skills] table is a
+   summary of its checks, which `workbench dev verify` cross-checks.
+2. Per lab and category, share = sum(best points) / sum(points offered) over the lab's checks
+   naming the category, taking each check's best result over the attempts graded under the
+   lab's installed version. Attempts graded under an older version are kept in the history;
+   they count (flagged "older version") only while no attempt under the installed version
+   exists, and never add to it.
+3. Help costs credit for the whole lab: each revealed hint multiplies it by 0.9 (at most -30%
+   in all), and a solution revealed before the lab was passed ("give up") halves it.
+4. A category's proficiency is 100 * sum(level * offered * share * help) / sum(level * offered)
+   over every lab with checks naming the category: offered is the lab's points in it, level
+   the lab's level (1-4).
+5. Levels: 0 none, <35 beginner, <65 intermediate, <90 advanced, >=90 expert. Expert also needs
+   at least {low} attempted points in the category and every competency of the category
+   assessed by some lab; short of that the level stays at advanced (shown as capped). A
+   category no lab assesses yet has no proficiency ("not assessed").
+6. Evidence volume: the points the curriculum offers in a category, and the points the learner
+   has attempted (graded checks, passed or not). Fewer than {low} attempted points is
+   "low evidence".
+7. Recency: evidence whose newest check was graded more than `stale_after_months` ago
+   (workspace setting, default 12) is stale and flagged; with `decay_stale = true` a stale
+   lab's share counts {decay:.0%}.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from functools import cache
 from typing import TYPE_CHECKING, Literal
 
@@ -27,6 +42,7 @@ from .resources import curricula_dir
 from .tomlfile import load_model
 
 if TYPE_CHECKING:
+    from .checks import Inventory
     from .labs import Lab
 
 Tier = Literal["critical", "high", "emerging"]
@@ -35,6 +51,11 @@ HINT_FACTOR = 0.9
 MIN_HINT_FACTOR = 0.7
 GAVE_UP_FACTOR = 0.5
 LEVELS: tuple[tuple[float, str], ...] = ((90, "expert"), (65, "advanced"), (35, "intermediate"), (0.5, "beginner"))
+SCORING_VERSION = 2
+LOW_EVIDENCE_POINTS = 10.0
+STALE_AFTER_MONTHS = 12
+STALE_DECAY = 0.5
+__doc__ = (__doc__ or "").format(low=f"{LOW_EVIDENCE_POINTS:g}", decay=STALE_DECAY)
 
 
 class SkillCategory(BaseModel):
@@ -79,35 +100,145 @@ def load_skill_matrix(matrix_id: str = "skills-2026") -> SkillMatrix:
     return load_model(SkillMatrix, path)
 
 
+
+
+# -- evidence -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CheckEvidence:
+    """The learner's best result of one check."""
+
+    name: str
+    skill: str
+    points: float
+    max_points: float
+    recorded_at: str | None = None
+
+
 @dataclass
 class LabEvidence:
-    """What a learner has shown in one lab: best points per check, and help used."""
+    """What a learner has shown in one lab: the best result per check, the help used, and the
+    lab version the checks were graded under."""
 
-    best_points: dict[str, float] = field(default_factory=dict)
-    max_points: dict[str, float] = field(default_factory=dict)
+    checks: dict[str, CheckEvidence] = field(default_factory=dict)
     hints_revealed: int = 0
     gave_up: bool = False
     passed: bool = False
+    version: int | None = None
+    older_version: bool = False
+
+    @classmethod
+    def from_points(cls, best_points: Mapping[str, float], max_points: Mapping[str, float], skill: str = "",
+                    **kwargs: object) -> LabEvidence:
+        """Evidence from plain points per check name, every check naming `skill`."""
+        checks = {name: CheckEvidence(name, skill, best_points.get(name, 0.0), cap) for name, cap in max_points.items()}
+        return cls(checks=checks, **kwargs)  # type: ignore[arg-type]
+
+    def help_factor(self) -> float:
+        """What hints and giving up leave of the credit (0.35..1)."""
+        hint_factor = max(MIN_HINT_FACTOR, HINT_FACTOR**self.hints_revealed)
+        return hint_factor * (GAVE_UP_FACTOR if self.gave_up else 1.0)
 
     def credit(self) -> float:
-        """Share of the lab's points earned, after the cost of hints and giving up (0..1)."""
-        total = sum(self.max_points.values())
+        """Share of the lab's graded points earned, after the cost of help (0..1)."""
+        total = sum(c.max_points for c in self.checks.values())
         if total <= 0:
             return 0.0
-        earned = sum(min(self.best_points.get(name, 0.0), cap) for name, cap in self.max_points.items())
-        hint_factor = max(MIN_HINT_FACTOR, HINT_FACTOR**self.hints_revealed)
-        return earned / total * hint_factor * (GAVE_UP_FACTOR if self.gave_up else 1.0)
+        earned = sum(min(c.points, c.max_points) for c in self.checks.values())
+        return earned / total * self.help_factor()
+
+    def last_recorded_at(self, skill: str | None = None) -> str | None:
+        """When the newest check (naming `skill`, if given) was graded."""
+        dates = [c.recorded_at for c in self.checks.values() if c.recorded_at and (skill is None or c.skill == skill)]
+        return max(dates) if dates else None
+
+
+@dataclass(frozen=True)
+class RecencyPolicy:
+    """When evidence counts as stale, and whether stale evidence loses weight."""
+
+    stale_after_months: int = STALE_AFTER_MONTHS
+    decay: bool = False
+    now: datetime | None = None
+
+    def cutoff(self) -> datetime:
+        """Evidence graded before this moment is stale."""
+        now = self.now or datetime.now(timezone.utc)
+        return now - timedelta(days=round(self.stale_after_months * 365.25 / 12))
+
+    def is_stale(self, recorded_at: str | None) -> bool:
+        """True when a timestamp lies before the cutoff (unknown dates are not stale)."""
+        if not recorded_at:
+            return False
+        try:
+            when = datetime.fromisoformat(recorded_at)
+        except ValueError:
+            return False
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return when < self.cutoff()
+
+
+@dataclass(frozen=True)
+class LabCredit:
+    """One lab's evidence behind one category."""
+
+    lab: str
+    credit: float
+    attempted_points: float
+    offered_points: float
+    last_recorded_at: str | None = None
+    stale: bool = False
+    older_version: bool = False
 
 
 @dataclass(frozen=True)
 class SkillScore:
-    """Proficiency in one category, with the labs behind it."""
+    """Proficiency in one category, with the evidence behind it and how much there is."""
 
     category: SkillCategory
     proficiency: float | None
     level: str
     evidence: tuple[tuple[str, float], ...]
     assessed_by: tuple[str, ...]
+    credits: tuple[LabCredit, ...] = ()
+    offered_points: float = 0.0
+    attempted_points: float = 0.0
+    earned_points: float = 0.0
+    competencies: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    capped_from: str | None = None
+    cap_reason: str | None = None
+
+    @property
+    def low_evidence(self) -> bool:
+        """Assessed, but the learner has attempted fewer than LOW_EVIDENCE_POINTS in it."""
+        return self.proficiency is not None and self.attempted_points < LOW_EVIDENCE_POINTS
+
+    @property
+    def unassessed_competencies(self) -> tuple[str, ...]:
+        """Competencies of the category that no check of any lab names."""
+        return tuple(name for name, labs in self.competencies if not labs)
+
+    @property
+    def stale(self) -> bool:
+        """Every lab behind the score is stale (nothing recent in the category)."""
+        return bool(self.credits) and all(c.stale for c in self.credits)
+
+    @property
+    def stale_labs(self) -> tuple[str, ...]:
+        """Labs whose evidence in the category is stale."""
+        return tuple(c.lab for c in self.credits if c.stale)
+
+    @property
+    def older_version_labs(self) -> tuple[str, ...]:
+        """Labs whose evidence was graded under an older lab version."""
+        return tuple(c.lab for c in self.credits if c.older_version)
+
+    @property
+    def last_evidence_at(self) -> str | None:
+        """When the newest evidence in the category was graded."""
+        dates = [c.last_recorded_at for c in self.credits if c.last_recorded_at]
+        return max(dates) if dates else None
 
 
 def level_for(proficiency: float | None) -> str:
@@ -117,27 +248,80 @@ def level_for(proficiency: float | None) -> str:
     return next((name for bound, name in LEVELS if proficiency >= bound), "none")
 
 
-def skill_profile(matrix: SkillMatrix, labs: Mapping[str, Lab], evidence: Mapping[str, LabEvidence]) -> list[SkillScore]:
-    """Per-category proficiency from evidence, in matrix order (see the module docstring)."""
+def _share(evidence: LabEvidence, skill: str, offer: Inventory | None) -> tuple[float, float, float]:
+    """(share earned, points attempted, points earned) of one lab's checks naming `skill`."""
+    if offer is not None and offer.checks and not evidence.older_version:
+        caps = {c.name: c.points for c in offer.checks if c.skill == skill}
+        graded = {name: evidence.checks[name] for name in caps if name in evidence.checks}
+        earned = sum(min(check.points, caps[name]) for name, check in graded.items())
+        total = sum(caps.values())
+        attempted = sum(caps[name] for name in graded)
+    else:  # an older version's checks (or no readable grader): their own points are the scale
+        mine = [c for c in evidence.checks.values() if c.skill == skill]
+        earned = sum(min(c.points, c.max_points) for c in mine)
+        total = attempted = sum(c.max_points for c in mine)
+    return (earned / total if total > 0 else 0.0), attempted, earned
+
+
+def offers_for(labs: Mapping[str, Lab]) -> dict[str, Inventory]:
+    """Lab id -> the checks its installed grader declares (see workbench.core.checks)."""
+    from .checks import lab_inventory
+
+    return {lab_id: lab_inventory(lab) for lab_id, lab in labs.items()}
+
+
+def skill_profile(matrix: SkillMatrix, labs: Mapping[str, Lab], evidence: Mapping[str, LabEvidence],
+                  offers: Mapping[str, Inventory] | None = None,
+                  recency: RecencyPolicy | None = None) -> list[SkillScore]:
+    """Per-category proficiency from evidence, in matrix order (see the module docstring).
+    `offers` (lab id -> Inventory) defaults to reading each lab's grader."""
+    offers = offers if offers is not None else offers_for(labs)
+    recency = recency or RecencyPolicy()
+    lab_points = {lab_id: offer.points_by_skill() for lab_id, offer in offers.items()}
+    named = {lab_id: offer.competencies() for lab_id, offer in offers.items()}
     scores = []
     for category in matrix.categories:
-        offered = earned = 0.0
-        behind: list[tuple[str, float]] = []
+        offered = earned = offered_points = attempted_points = earned_points = 0.0
+        credits: list[LabCredit] = []
         assessed_by = []
         for lab in labs.values():
-            weight = lab.spec.skills.get(category.id)
-            if not weight:
+            points = lab_points.get(lab.id, {}).get(category.id, 0.0)
+            if points <= 0:
                 continue
             assessed_by.append(lab.id)
-            offered += weight * lab.spec.level
+            offered += lab.spec.level * points
+            offered_points += points
             lab_evidence = evidence.get(lab.id)
-            if lab_evidence is not None:
-                credit = lab_evidence.credit()
-                earned += weight * lab.spec.level * credit
-                behind.append((lab.id, round(credit, 4)))
+            if lab_evidence is None:
+                continue
+            share, attempted, earned_here = _share(lab_evidence, category.id, offers.get(lab.id))
+            last = lab_evidence.last_recorded_at(category.id) or lab_evidence.last_recorded_at()
+            stale = recency.is_stale(last)
+            credit = share * lab_evidence.help_factor() * (STALE_DECAY if stale and recency.decay else 1.0)
+            earned += lab.spec.level * points * credit
+            attempted_points += attempted
+            earned_points += earned_here
+            credits.append(LabCredit(lab.id, round(credit, 4), attempted, points, last, stale, lab_evidence.older_version))
         proficiency = round(100 * earned / offered, 1) if offered else None
-        scores.append(SkillScore(category, proficiency, level_for(proficiency), tuple(behind), tuple(assessed_by)))
+        level, capped_from, cap_reason = level_for(proficiency), None, None
+        competencies = tuple((name, tuple(lab_id for lab_id in assessed_by if name in named[lab_id].get(category.id, ())))
+                             for name in category.competencies)
+        if level == "expert":
+            if attempted_points < LOW_EVIDENCE_POINTS:
+                capped_from, cap_reason = level, f"low evidence ({attempted_points:g} of {LOW_EVIDENCE_POINTS:g} points)"
+            elif any(not labs_naming for _, labs_naming in competencies):
+                missing = [name for name, labs_naming in competencies if not labs_naming]
+                capped_from, cap_reason = level, "not assessed: " + ", ".join(missing)
+            if capped_from:
+                level = "advanced"
+        scores.append(SkillScore(
+            category, proficiency, level, tuple((c.lab, c.credit) for c in credits), tuple(assessed_by), tuple(credits),
+            round(offered_points, 4), round(attempted_points, 4), round(earned_points, 4), competencies,
+            capped_from, cap_reason))
     return scores
 
 
-__all__ = ["LabEvidence", "SkillCategory", "SkillMatrix", "SkillScore", "level_for", "load_skill_matrix", "skill_profile"]
+__all__ = [
+    "LOW_EVIDENCE_POINTS", "SCORING_VERSION", "CheckEvidence", "LabCredit", "LabEvidence", "RecencyPolicy", "SkillCategory",
+    "SkillMatrix", "SkillScore", "level_for", "load_skill_matrix", "offers_for", "skill_profile",
+]

@@ -411,6 +411,9 @@ class Endpoint:
         # strict (the grader's side): the other side may call what it was handed and read public
         # attributes, nothing else: no dunders/private names (they reach __globals__), no setattr
         self.strict = strict
+        # the worker's side only: an error from a grader callback is raised as its own class when
+        # that class is the workbench's (LLMTimeout, BudgetExceeded...), so learner `except` clauses work
+        self.rebuild_errors = False
         self._wrap = wrap or (lambda ref: ref)
         self._objects: dict[int, Any] = {}
         self._ids: dict[int, int] = {}
@@ -465,6 +468,10 @@ class Endpoint:
                 payload = self.codec.decode(header.get("v"), buffers)
                 if header.get("error"):
                     err = payload
+                    if self.rebuild_errors:
+                        rebuilt = _rebuild(err)
+                        if rebuilt is not None:
+                            raise rebuilt
                     raise remote_error(str(err["type"]), str(err["message"]), str(err["traceback"]), tuple(err.get("mro", ())))
                 return payload["value"]
             self._serve_one(header, buffers)
@@ -491,7 +498,8 @@ class Endpoint:
                 raise
             tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-6000:]
             mro = tuple(c.__name__ for c in type(exc).__mro__[1:])
-            err = {"type": type(exc).__name__, "message": _safe_str(exc)[:4000], "traceback": tb, "mro": list(mro)}
+            err = {"type": type(exc).__name__, "module": type(exc).__module__, "message": _safe_str(exc)[:4000],
+                   "traceback": tb, "mro": list(mro)}
             self._send({"op": "reply", "id": call_id, "error": True}, err)
             if isinstance(exc, SystemExit):
                 raise
@@ -532,6 +540,21 @@ class Endpoint:
     def finish(self, value: Any) -> Any:
         """Hook for the worker: run coroutines to completion before a value crosses."""
         return value
+
+
+def _rebuild(err: dict[str, Any]) -> BaseException | None:
+    module_name, type_name = str(err.get("module", "")), str(err.get("type", ""))
+    if not module_name.startswith("workbench.") or not type_name.isidentifier():
+        return None
+    try:
+        import importlib
+
+        cls = getattr(importlib.import_module(module_name), type_name)
+        if isinstance(cls, type) and issubclass(cls, Exception):
+            return cls(str(err.get("message", "")))
+    except Exception:  # noqa: BLE001 - fall back to a RemoteError
+        return None
+    return None
 
 
 class _IterBox:
