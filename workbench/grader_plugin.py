@@ -89,6 +89,7 @@ def _check_meta(item: pytest.Item) -> dict[str, Any]:
         "points": float(kwargs.get("points", 1)),
         "hint": kwargs.get("hint"),
         "required": bool(kwargs.get("required", False)),
+        "competency": kwargs.get("competency"),
     }
 
 
@@ -301,6 +302,18 @@ def import_learner(name: str) -> LearnerModule:
     except WorkerCrashed as exc:
         pytest.fail(f"importing {name}: {exc}", pytrace=False)
     return LearnerModule(worker, name)
+
+
+def call_learner(what: str, function: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call learner code; an exception it raises fails the check as "WHAT raised TYPE: message"
+    (NotImplementedError: "WHAT is not implemented yet"). Timeouts and crashes of the worker
+    pass through to the plugin, which reports them."""
+    try:
+        return function(*args, **kwargs)
+    except RemoteError as exc:
+        if exc.type_name == "NotImplementedError":
+            pytest.fail(f"{what} is not implemented yet ({exc.message})", pytrace=False)
+        pytest.fail(f"{what} raised {exc.type_name}: {exc.message}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

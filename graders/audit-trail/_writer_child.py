@@ -1,16 +1,20 @@
 """Child process of the crash check: appends records to an audit log in a loop and prints each
 seq once append() has returned, until the grader kills it with SIGKILL.
 
-usage: python _writer_child.py LAB_DIR LOG_PATH SEED
+The grader runs this file's source in the learner's sandbox (graders/ is not visible there),
+with the learner's lab copy as the working directory:
+
+usage: python -c "$(cat _writer_child.py)" LOG_PATH SEED
 """
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 
-lab_dir, log_path, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
-sys.path.insert(0, lab_dir)
+log_path, seed = sys.argv[1], int(sys.argv[2])
+sys.path.insert(0, os.environ.get("WORKBENCH_LAB_DIR") or os.getcwd())
 
 import audit  # noqa: E402 - the learner's module, from their folder
 

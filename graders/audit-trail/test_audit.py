@@ -4,27 +4,40 @@ litellm callback, with PII redaction and a regulator-ready export.
 The grader reads every log with its own code (_chain.py, the format the README specifies), so
 a log must be verifiable by a third party, not only by the learner's verify(). The PII set is
 generated here from a seed (_pii_gen.py). The crash check kills a child process that appends
-in a loop (_writer_child.py). Real model calls go through workbench.llm.chat (three, short);
-the "scripted" check drives litellm's own mock_response (no server) for an output full of PII
-and a failing call, which a 135M model cannot be made to produce on cue.
+in a loop (_writer_child.py, run in the learner's sandbox). Real model calls go through
+workbench.llm.chat (two, short); the "scripted" check drives litellm's own mock_response (no
+server) for an output full of PII and a failing call, which a 135M model cannot be made to
+produce on cue.
+
+Engine v2: learner code runs in a sandboxed worker, so the callback, the model calls it must
+see and the concurrent appends all run there (driven through `learner_module`); log files live
+in a folder both sides see (`work_dir`), and datetimes are made in the worker (they are not
+data on the wire).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import random
+import re
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from _chain import GENESIS, complete_lines, digest, dumps, first_bad, read, rehash
 from _pii_gen import KINDS, Generator, score
+
+from workbench.core.worker import WorkerConfig
+from workbench.grader_plugin import call_learner
 
 SEED = 20261111
 HERE = Path(__file__).resolve().parent
@@ -33,20 +46,29 @@ PRECISION_MIN = 0.95
 UTC = timezone.utc
 
 
+@pytest.fixture
+def work_dir(request) -> Path:
+    """A fresh folder that the grader and the learner's sandboxed code both see (inside the
+    worker's private temporary folder; pytest's tmp_path is hidden from the sandbox)."""
+    path = WorkerConfig().private_tmp / "grader" / re.sub(r"\W+", "_", request.node.name)
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
 def _open_log(learner, path: Path):
     try:
-        return learner.AuditLog(path)
+        return learner.AuditLog(str(path))
     except NotImplementedError as exc:
         pytest.fail(f"AuditLog is not implemented yet ({exc})", pytrace=False)
 
 
-def _call(what: str, function, *args, **kwargs):
-    try:
-        return function(*args, **kwargs)
-    except NotImplementedError as exc:
-        pytest.fail(f"{what} is not implemented yet ({exc})", pytrace=False)
-    except Exception as exc:  # noqa: BLE001 - a crash is what is being reported
-        pytest.fail(f"{what} raised {type(exc).__name__}: {exc}", pytrace=False)
+_call = call_learner
+
+def _in_worker(learner_module, moment: datetime):
+    """The same aware datetime, made in the learner's worker (a datetime is not data on the wire:
+    learner code gets a handle to this one there)."""
+    return learner_module("datetime").datetime.fromisoformat(moment.isoformat())
 
 
 def _entry(rng: random.Random, i: int, payload: int = 0) -> dict:
@@ -79,10 +101,10 @@ def _verify(learner, path: Path):
 # -- the chain ----------------------------------------------------------------------------------
 
 @pytest.mark.check(skill="security-governance", points=2, hint=1)
-def test_chain_links_and_hashes(learner, tmp_path, record_metric):
+def test_chain_links_and_hashes(learner, learner_module, work_dir, record_metric):
     """Appended records form a hash chain a third party can verify, across reopening and threads"""
     rng = random.Random(SEED)
-    path = tmp_path / "audit.jsonl"
+    path = work_dir / "audit.jsonl"
     log = _open_log(learner, path)
     entries = [_entry(rng, i) for i in range(20)]
     returned = [_call("AuditLog.append()", log.append, e) for e in entries]
@@ -112,23 +134,18 @@ def test_chain_links_and_hashes(learner, tmp_path, record_metric):
     assert _call("AuditLog.records()", _open_log(learner, path).records) == records, "records() must return every record"
     assert _verify(learner, path) is None, "verify() must return None for an untouched log"
 
-    threaded = tmp_path / "threads.jsonl"
+    threaded = work_dir / "threads.jsonl"
     shared = _open_log(learner, threaded)
     errors: list[str] = []
-
-    def writer(k: int) -> None:
-        local = random.Random(k)
-        for i in range(30):
-            try:
-                shared.append(_entry(local, i, payload=16384))
-            except Exception as exc:  # noqa: BLE001 - reported below
-                errors.append(f"{type(exc).__name__}: {exc}")
-
-    threads = [threading.Thread(target=writer, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    entries = [_entry(local, i, payload=16384) for local in (random.Random(k) for k in range(8)) for i in range(30)]
+    # 8 threads share one AuditLog; they run in the learner's worker, where the object lives
+    pool = learner_module("concurrent.futures").ThreadPoolExecutor(max_workers=8)
+    try:
+        learner_module("collections").deque(pool.map(shared.append, entries), maxlen=0)  # drained there
+    except Exception as exc:  # noqa: BLE001 - reported below
+        errors.append(f"{getattr(exc, 'type_name', type(exc).__name__)}: {exc}")
+    finally:
+        pool.shutdown(wait=True)
     records = read(threaded)
     record_metric("threaded_records", len(records))
     assert not errors, f"append() raised under concurrent use: {errors[0]}"
@@ -198,18 +215,18 @@ def _tamper_cases(n: int, rng: random.Random) -> list[tuple[str, object, int | N
 
 
 @pytest.mark.check(skill="security-governance", points=3, hint=1)
-def test_tampering_detected_at_exact_index(learner, tmp_path, record_metric):
+def test_tampering_detected_at_exact_index(learner, work_dir, record_metric):
     """An edited, deleted, inserted or reordered record is reported at its exact index"""
     rng = random.Random(SEED + 1)
     n = 30
-    clean = tmp_path / "clean.jsonl"
+    clean = work_dir / "clean.jsonl"
     original = _spec_log(clean, n, rng)
     got = _verify(learner, clean)
     assert got is None, f"verify() returned {got} for a log written exactly as the README specifies; expected None"
     wrong = []
     cases = _tamper_cases(n, rng)
     for i, (what, change, expected) in enumerate(cases):
-        path = tmp_path / f"tampered-{i}.jsonl"
+        path = work_dir / f"tampered-{i}.jsonl"
         records = [dict(r) for r in original]
         if change is None:  # re-serialised: reversed key order, spaces; the canonical JSON is unchanged
             data = b"".join(json.dumps(dict(reversed(list(r.items()))), ensure_ascii=True).encode() + b"\n" for r in records)
@@ -228,11 +245,11 @@ def test_tampering_detected_at_exact_index(learner, tmp_path, record_metric):
 # -- crashes --------------------------------------------------------------------------------------
 
 @pytest.mark.check(skill="data-engineering", points=1, hint=3)
-def test_torn_tail_tolerated_and_repaired(learner, tmp_path, record_metric):
+def test_torn_tail_tolerated_and_repaired(learner, work_dir, record_metric):
     """A torn last line is ignored by readers and cut off by the next append"""
     rng = random.Random(SEED + 2)
     for variant, keep in (("half a record", 0.5), ("three bytes of a record", None)):
-        path = tmp_path / f"torn-{keep}.jsonl"
+        path = work_dir / f"torn-{keep}.jsonl"
         records = _spec_log(path, 10, rng)
         extra = dict(records[-1], seq=10, prev_hash=records[-1]["hash"])
         line = dumps(rehash(extra))
@@ -254,10 +271,12 @@ def test_torn_tail_tolerated_and_repaired(learner, tmp_path, record_metric):
     record_metric("variants", 2)
 
 
-def _run_writer(lab_dir: Path, path: Path, seed: int, rng: random.Random) -> int:
-    """Start the child, let it ack a few records, SIGKILL it at a random moment; returns acks."""
-    child = subprocess.Popen([sys.executable, str(HERE / "_writer_child.py"), str(lab_dir), str(path), str(seed)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _run_writer(learner_process, path: Path, seed: int, rng: random.Random) -> int:
+    """Start the child in the learner's sandbox, let it ack a few records, SIGKILL it at a random
+    moment; returns acks. (The child's pid is the sandbox's: killing it kills the writer too.)"""
+    source = (HERE / "_writer_child.py").read_text(encoding="utf-8")  # graders/ is hidden from the sandbox
+    child = learner_process([sys.executable, "-c", source, str(path), str(seed)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     acks: list[str] = []
     reader = threading.Thread(target=lambda: acks.extend(iter(child.stdout.readline, "")), daemon=True)
     reader.start()
@@ -268,7 +287,9 @@ def _run_writer(lab_dir: Path, path: Path, seed: int, rng: random.Random) -> int
         time.sleep(rng.uniform(0.0, 0.15))
         child.send_signal(signal.SIGKILL)
     child.wait(timeout=10)
-    reader.join(timeout=5)
+    reader.join(timeout=10)  # EOF on its stdout: the writer itself is gone, not only the sandbox around it
+    if reader.is_alive():
+        pytest.fail("the writer process kept running after SIGKILL", pytrace=False)
     if child.returncode != -signal.SIGKILL:
         error = (child.stderr.read() or "").strip().splitlines()
         pytest.fail(f"the writer process stopped by itself (exit {child.returncode}): {error[-1] if error else ''}",
@@ -280,14 +301,14 @@ def _run_writer(lab_dir: Path, path: Path, seed: int, rng: random.Random) -> int
 
 
 @pytest.mark.check(skill="data-engineering", points=2, hint=3)
-def test_killed_writer_leaves_verifiable_log(learner, lab_dir, tmp_path, record_metric):
+def test_killed_writer_leaves_verifiable_log(learner, learner_process, work_dir, record_metric):
     """A writer killed mid-write (SIGKILL, five times) leaves a log that verifies up to its last complete record"""
     rng = random.Random(SEED + 3)
-    path = tmp_path / "crash.jsonl"
+    path = work_dir / "crash.jsonl"
     acked = torn = 0
     for round_ in range(5):
         before = len(read(path))
-        acks = _run_writer(lab_dir, path, SEED + round_, rng)
+        acks = _run_writer(learner_process, path, SEED + round_, rng)
         acked += acks
         data = path.read_bytes()
         torn += not data.endswith(b"\n")
@@ -376,11 +397,11 @@ def test_pii_redaction_recall_precision(learner, record_metric):
 # -- export ---------------------------------------------------------------------------------------
 
 @pytest.mark.check(skill="security-governance", points=2, hint=2)
-def test_export_time_range(learner, tmp_path, record_metric):
+def test_export_time_range(learner, learner_module, work_dir, record_metric):
     """export(start, end) writes exactly the records in [start, end), verifiable on their own, with a manifest"""
     rng = random.Random(SEED + 4)
     base = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
-    path = tmp_path / "audit.jsonl"
+    path = work_dir / "audit.jsonl"
     log = _open_log(learner, path)
     for i in range(60):
         _call("AuditLog.append()", log.append, {**_entry(rng, i), "ts": (base + timedelta(minutes=37 * i)).isoformat()})
@@ -392,8 +413,9 @@ def test_export_time_range(learner, tmp_path, record_metric):
               (at[40].astimezone(plus2), (at[47] + timedelta(seconds=1)).astimezone(plus2), range(40, 48)),
               (base - timedelta(days=2), base - timedelta(days=1), range(0))]
     for k, (start, end, expected) in enumerate(ranges):
-        out = tmp_path / f"slice-{k}.jsonl"
-        manifest = _call("AuditLog.export()", log.export, start, end, out)
+        out = work_dir / f"slice-{k}.jsonl"
+        manifest = _call("AuditLog.export()", log.export, _in_worker(learner_module, start), _in_worker(learner_module, end),
+                         str(out))
         what = f"export({start.isoformat()}, {end.isoformat()})"
         assert out.is_file(), f"{what} wrote no file at the given path"
         lines = complete_lines(out)
@@ -416,12 +438,13 @@ def test_export_time_range(learner, tmp_path, record_metric):
             assert first_bad(records, anchor=manifest["anchor_hash"], first_seq=expected.start) is None, (
                 f"{what}: the slice does not verify on its own from anchor_hash")
         assert len(lines) == len(expected)
-    tampered = tmp_path / "tampered.jsonl"
+    tampered = work_dir / "tampered.jsonl"
     rows = [dict(r) for r in full]
     rows[40]["output"] = "rewritten"
     tampered.write_bytes(b"".join(dumps(r) for r in rows))
     with pytest.raises(ValueError):
-        _open_log(learner, tampered).export(at[0], at[59], tmp_path / "never.jsonl")
+        _open_log(learner, tampered).export(_in_worker(learner_module, at[0]), _in_worker(learner_module, at[59]),
+                                            str(work_dir / "never.jsonl"))
     record_metric("ranges", len(ranges))
 
 
@@ -438,6 +461,18 @@ def _wait_for(log_path: Path, n: int, timeout_s: float = 15.0) -> list:
     return read(log_path)
 
 
+@contextlib.contextmanager
+def _as_user(learner_module, callback, user: str) -> Iterator[None]:
+    """`with callback.as_user(user):` entered in the learner's worker (its context variable is
+    set in the worker's thread, where the model calls of the block are made)."""
+    stack = learner_module("contextlib").ExitStack()
+    stack.enter_context(callback.as_user(user))
+    try:
+        yield
+    finally:
+        stack.close()
+
+
 def _raw_values(*values: str) -> list[str]:
     out = []
     for value in values:
@@ -446,15 +481,17 @@ def _raw_values(*values: str) -> list[str]:
 
 
 @pytest.mark.check(skill="mlops", points=2, hint=3)
-def test_real_model_calls_are_logged(learner, learner_module, llm, tmp_path, record_metric):
+def test_real_model_calls_are_logged(learner, learner_module, llm, work_dir, record_metric):
     """Real model calls through workbench.llm.chat are logged: user, model, redacted input and output, tokens, filters"""
-    from workbench.llm import calllog, resolve_backend
+    from workbench.llm import resolve_backend
 
-    backend_model = resolve_backend().litellm_model
+    backend_model = resolve_backend().litellm_model  # `llm` made sure the backend answers
     callback = learner_module("audit_callback")
+    # the learner's callback is registered in the worker's litellm: the calls are made there too
+    worker_llm, worker_calllog = learner_module("workbench.llm"), learner_module("workbench.llm.calllog")
     gen = Generator(SEED + 5)
     email, card, phone, iban = gen.email(), gen.card(), gen.phone(), gen.iban()
-    path = tmp_path / "calls.jsonl"
+    path = work_dir / "calls.jsonl"
     calls = [
         ("auditor-7", [{"role": "system", "content": "Answer in one short sentence."},
                        {"role": "user", "content": f"My email is {email}, my card number is {card}, call me at {phone}, "
@@ -467,9 +504,9 @@ def test_real_model_calls_are_logged(learner, learner_module, llm, tmp_path, rec
     started = time.perf_counter()
     try:
         for user, messages, _ in calls:
-            with callback.as_user(user):
-                replies.append(llm.chat(messages, max_tokens=8))
-            call_ids.append(calllog.records()[-1].call_id)
+            with _as_user(learner_module, callback, user):
+                replies.append(worker_llm.chat(messages, max_tokens=8))
+            call_ids.append(worker_calllog.records()[-1].call_id)
         records = _wait_for(path, len(calls))
     finally:
         callback.uninstall(logger)
@@ -513,23 +550,22 @@ def test_real_model_calls_are_logged(learner, learner_module, llm, tmp_path, rec
 
 
 @pytest.mark.check(skill="mlops", points=1, hint=3)
-def test_scripted_output_and_failures_are_logged(learner, learner_module, tmp_path, record_metric):
+def test_scripted_output_and_failures_are_logged(learner, learner_module, work_dir, record_metric):
     """PII in a reply and a failed call are logged redacted (scripted: litellm mock_response, no server)"""
-    from workbench.llm.client import load_litellm
-
     callback = learner_module("audit_callback")
-    litellm = load_litellm()
+    litellm = learner_module("workbench.llm.client").load_litellm()  # the worker's litellm, where the callback is
     gen = Generator(SEED + 6)
     email, card, iban = gen.email(), gen.card(), gen.iban()
-    path = tmp_path / "scripted.jsonl"
+    path = work_dir / "scripted.jsonl"
     logger = _call("audit_callback.install()", callback.install, _open_log(learner, path))
     try:
-        with callback.as_user("scripted-user"):
+        with _as_user(learner_module, callback, "scripted-user"):
             litellm.completion(model="openai/smollm2", messages=[{"role": "user", "content": "What is on file?"}],
                                mock_response=f"On file: {email}, card {card}, IBAN {iban}.")
+            failure = learner_module("builtins").Exception(f"upstream refused the request from {email}")  # made there
             with pytest.raises(Exception):  # noqa: B017, PT011 - any failure; the log is what is checked
                 litellm.completion(model="openai/smollm2", messages=[{"role": "user", "content": f"Forward to {email}"}],
-                                   mock_response=Exception(f"upstream refused the request from {email}"))
+                                   mock_response=failure)
         records = _wait_for(path, 2)
     finally:
         callback.uninstall(logger)

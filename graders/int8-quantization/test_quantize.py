@@ -30,6 +30,8 @@ from _qdata import (
     speed_ratio,
 )
 
+from workbench.grader_plugin import call_learner
+
 BYTES_RATIO_MIN = 3.5
 ACCURACY_DROP_MAX = 0.01
 ONNX_SIZE_RATIO_MAX = 0.30
@@ -40,14 +42,7 @@ SENTENCE_SEED = 2026
 GGUF_SAMPLE_SEED = 135
 
 
-def _call(what: str, function, *args, **kwargs):
-    try:
-        return function(*args, **kwargs)
-    except NotImplementedError as exc:
-        pytest.fail(f"{what} is not implemented yet ({exc})", pytrace=False)
-    except Exception as exc:  # noqa: BLE001 - learner errors become a failed check with the reason
-        pytest.fail(f"{what} raised {getattr(exc, 'type_name', type(exc).__name__)}: {exc}", pytrace=False)
-
+_call = call_learner
 
 def _shared_dir(lab_dir: Path, prefix: str) -> Path:
     """A fresh folder in the lab copy: the learner's sandboxed code can write there and the grader read it."""

@@ -1,4 +1,4 @@
-"""The llm-gateway grader's world, all on 127.0.0.1 inside the grader process:
+"""The llm-gateway grader's world, all on 127.0.0.1 (the grader's loopback, shared with the learner's sandbox):
 
 - `FakeReplica`: an OpenAI-compatible stand-in for "another replica" (standard library HTTP
   server). It returns canned completions with deterministic usage and injects failures on cue:
@@ -7,7 +7,8 @@
 - `EmbeddedProxy`: the gateway's fallback URL. It forwards each request to the real embedded
   model through `workbench.llm.chat` (so calls are logged, charged to the lab's budget and
   recordable) and counts them.
-- `running_gateway`: the learner's FastAPI app under uvicorn in a thread, on a free port.
+- `running_gateway`: the learner's FastAPI app under uvicorn in a thread of the sandboxed learner
+  worker (the grader never imports learner code), on a free loopback port.
 - Seeded prompts, and a small HTTP client that measures each request.
 """
 
@@ -19,7 +20,6 @@ import hashlib
 import json
 import os
 import random
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -36,11 +36,11 @@ _litellm: Any = None
 
 
 def import_litellm() -> Any:
-    """Import litellm once per grading run, offline and quiet (the learner's import is then free).
+    """Import litellm once per grading run in the grader, offline and quiet (EmbeddedProxy calls
+    the model through workbench.llm.chat; the learner's gateway imports its own in the worker).
 
-    The workbench's call-log callback is detached again: it would log every call the gateway
-    makes to the fake replica as a model call. Real model calls are made by EmbeddedProxy
-    through workbench.llm.chat, which records them itself."""
+    The workbench's call-log callback is detached again: calls are counted by FakeReplica and
+    EmbeddedProxy, and EmbeddedProxy's calls through workbench.llm.chat record themselves."""
     global _litellm
     if _litellm is None:
         from workbench.llm.client import load_litellm, remove_callback
@@ -321,39 +321,36 @@ class EmbeddedProxy:
 # -- the learner's gateway under uvicorn ------------------------------------------------------------
 
 @contextlib.contextmanager
-def running_gateway(app: Any, start_timeout_s: float = 20.0) -> Iterator[str]:
-    """Serve an ASGI app on a free loopback port in a background thread; yields its base URL."""
-    import uvicorn
+def running_gateway(app: Any, learner_module: Any, start_timeout_s: float = 30.0) -> Iterator[str]:
+    """Serve the learner's ASGI app under uvicorn on a free loopback port, in a thread of the
+    sandboxed learner worker (where `app` lives: it is a handle to the object create_app returned
+    there); yields its base URL. The worker shares the grader's loopback, nothing else.
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    `learner_module` is the grader plugin's fixture: it imports a module by name in the worker
+    (uvicorn, socket and threading here, so the app is served by the same code as before, only
+    in the learner's sandbox instead of in the grader process)."""
+    uvicorn, sockets, threads = learner_module("uvicorn"), learner_module("socket"), learner_module("threading")
+    sock = sockets.socket()  # AF_INET, SOCK_STREAM
     sock.bind((HOST, 0))
-    port = sock.getsockname()[1]
+    port = int(sock.getsockname()[1])
     config = uvicorn.Config(app, log_level="error", access_log=False, lifespan="auto", timeout_graceful_shutdown=1)
     server = uvicorn.Server(config)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            server.run(sockets=[sock])
-        except BaseException as exc:  # noqa: BLE001 - reported to the check below
-            errors.append(exc)
-
-    thread = threading.Thread(target=run, name="gateway", daemon=True)
+    thread = threads.Thread(target=server.run, kwargs={"sockets": [sock]}, name="gateway", daemon=True)
     thread.start()
     deadline = time.monotonic() + start_timeout_s
-    while not server.started:
-        if errors or not thread.is_alive():
-            raise RuntimeError(f"the gateway did not start: {errors[0] if errors else 'uvicorn exited'}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the gateway did not start within {start_timeout_s:g} s")
-        time.sleep(0.02)
     try:
+        while server.started is not True:
+            if not thread.is_alive():
+                raise RuntimeError("the gateway did not start: uvicorn exited (see the learner output below)")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the gateway did not start within {start_timeout_s:g} s")
+            time.sleep(0.05)
         yield f"http://{HOST}:{port}"
     finally:
-        server.should_exit = True
-        thread.join(timeout=5)
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(Exception):
+            server.should_exit = True
+            thread.join(5)
+        with contextlib.suppress(Exception):
             sock.close()
 
 

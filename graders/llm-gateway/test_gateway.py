@@ -27,6 +27,8 @@ from _harness import (
     running_gateway,
 )
 
+from workbench.core.worker import LearnerObject
+
 SEED = 20260611
 TIMEOUT_S = 1.0            # per attempt on the replica (passed to the gateway)
 NUM_RETRIES = 2
@@ -44,7 +46,8 @@ PRICES = {"replica": (0.35, 1.40), "fallback": (2.50, 10.00)}  # USD per 1M (pro
 
 @pytest.fixture(scope="session")
 def world(llm):
-    """litellm imported once, the fake replica and the counting proxy to the embedded model."""
+    """litellm imported once (for EmbeddedProxy's model calls), the fake replica and the counting proxy
+    to the embedded model. The learner's gateway runs in the sandboxed worker (see running_gateway)."""
     import_litellm()
     fake, proxy = FakeReplica(), EmbeddedProxy()
     yield fake, proxy
@@ -67,6 +70,11 @@ def _app(learner, config):
         pytest.fail(f"create_app is not implemented yet ({exc})", pytrace=False)
 
 
+def _type_name(value) -> str:
+    """Class name of a value from the worker: a handle's remote class, or the data's own."""
+    return value.type_name if isinstance(value, LearnerObject) else type(value).__name__
+
+
 def _explain(reply) -> str:
     if reply.error:
         return reply.error
@@ -76,17 +84,18 @@ def _explain(reply) -> str:
 # -- 1 ----------------------------------------------------------------------------------------------
 
 @pytest.mark.check(skill="systems-design", points=2, hint=1)
-def test_answers_through_a_router_with_api_keys(learner, world, record_metric):
+def test_answers_through_a_router_with_api_keys(learner, learner_module, world, record_metric):
     """OpenAI-style answers through a litellm Router; unknown keys get 401"""
     fake, proxy = world
-    litellm = import_litellm()
     fake.set_plan("ok")
     app = _app(learner, _config(learner, fake, proxy, {"sk-basic": 100}))
     router = getattr(getattr(app, "state", None), "router", None)
-    assert isinstance(router, litellm.Router), (
-        f"app.state.router must be the litellm.Router the gateway uses, found {type(router).__name__}")
+    # the app lives in the sandboxed worker: ask there whether its router is a litellm.Router
+    is_router = learner_module("builtins").isinstance(router, learner_module("litellm").Router)
+    assert is_router is True, (
+        f"app.state.router must be the litellm.Router the gateway uses, found {_type_name(router)} (not a litellm.Router)")
     prompt = prompts(SEED, 1)[0]
-    with running_gateway(app) as base:
+    with running_gateway(app, learner_module) as base:
         mark_fake, mark_proxy = fake.snapshot(), proxy.snapshot()
         for key, what in ((None, "no Authorization header"), ("sk-nobody", "an unknown key")):
             reply = post(base, key, chat_body(prompt))
@@ -111,13 +120,13 @@ def test_answers_through_a_router_with_api_keys(learner, world, record_metric):
 # -- 2 ----------------------------------------------------------------------------------------------
 
 @pytest.mark.check(skill="mlops", points=3, hint=2)
-def test_transient_errors_are_retried_with_backoff(learner, world, record_metric):
+def test_transient_errors_are_retried_with_backoff(learner, learner_module, world, record_metric):
     """A transient replica error is retried on the replica, after a backoff, not escalated"""
     fake, proxy = world
     fake.set_plan("first_fails")
     asked = prompts(SEED + 1, 3)
     app = _app(learner, _config(learner, fake, proxy, {"sk-retry": 100}))
-    with running_gateway(app) as base:
+    with running_gateway(app, learner_module) as base:
         mark_fake, mark_proxy = fake.snapshot(), proxy.snapshot()
         replies = post_many(base, [("sk-retry", chat_body(p)) for p in asked], concurrency=3, timeout_s=40, deadline_s=45)
     fake.set_plan("ok")
@@ -144,12 +153,12 @@ def test_transient_errors_are_retried_with_backoff(learner, world, record_metric
 # -- 3 ----------------------------------------------------------------------------------------------
 
 @pytest.mark.check(skill="systems-design", points=2, hint=2)
-def test_falls_back_when_the_replica_is_down_or_hangs(learner, world, record_metric):
+def test_falls_back_when_the_replica_is_down_or_hangs(learner, learner_module, world, record_metric):
     """When the replica is down or hangs, requests fall back to the embedded model in bounded time"""
     fake, proxy = world
     down, hung = prompts(SEED + 2, 2)
     app = _app(learner, _config(learner, fake, proxy, {"sk-fallback": 100}))
-    with running_gateway(app) as base:
+    with running_gateway(app, learner_module) as base:
         fake.set_plan("ok", hang_s=HANG_S * 2, overrides={down: "error", hung: "hang"})
         mark_fake, mark_proxy = fake.snapshot(), proxy.snapshot()
         started = time.perf_counter()
@@ -180,13 +189,13 @@ def test_falls_back_when_the_replica_is_down_or_hangs(learner, world, record_met
 # -- 4 ----------------------------------------------------------------------------------------------
 
 @pytest.mark.check(skill="generative-ai", points=2, hint=3)
-def test_identical_requests_come_from_the_cache(learner, world, record_metric):
+def test_identical_requests_come_from_the_cache(learner, learner_module, world, record_metric):
     """Identical requests (same key, model, messages, parameters) are served from the cache with no backend call"""
     fake, proxy = world
     fake.set_plan("ok")
     first, other = prompts(SEED + 3, 2)
     app = _app(learner, _config(learner, fake, proxy, {"sk-cache-a": 100, "sk-cache-b": 100}))
-    with running_gateway(app) as base:
+    with running_gateway(app, learner_module) as base:
         original = post(base, "sk-cache-a", chat_body(first))
         assert original.answered, f"the first request must be answered, got {_explain(original)}"
         mark_fake, mark_proxy = fake.snapshot(), proxy.snapshot()
@@ -221,14 +230,14 @@ def test_identical_requests_come_from_the_cache(learner, world, record_metric):
 # -- 5 ----------------------------------------------------------------------------------------------
 
 @pytest.mark.check(skill="systems-design", points=2, hint=3)
-def test_a_key_over_its_limit_gets_429_with_retry_after(learner, world, record_metric):
+def test_a_key_over_its_limit_gets_429_with_retry_after(learner, learner_module, world, record_metric):
     """A key over its rate limit gets 429 with Retry-After, other keys don't, and the window frees"""
     fake, proxy = world
     fake.set_plan("ok")
     window_s, limit = 3.0, 3
     asked = prompts(SEED + 4, 4)
     app = _app(learner, _config(learner, fake, proxy, {"sk-small": limit, "sk-big": 100}, rate_window_s=window_s))
-    with running_gateway(app) as base:
+    with running_gateway(app, learner_module) as base:
         allowed = [post(base, "sk-small", chat_body(asked[0])) for _ in range(limit)]
         mark_fake = fake.snapshot()
         refused = [post(base, "sk-small", chat_body(p)) for p in asked[1:3]]
@@ -260,14 +269,14 @@ def test_a_key_over_its_limit_gets_429_with_retry_after(learner, world, record_m
 # -- 6 ----------------------------------------------------------------------------------------------
 
 @pytest.mark.check(skill="cloud", points=2, hint=3)
-def test_spend_per_key_matches_the_recount(learner, world, record_metric):
+def test_spend_per_key_matches_the_recount(learner, learner_module, world, record_metric):
     """Spend per key matches the grader's recount: backend answers priced per deployment, cache hits and 429s free"""
     fake, proxy = world
     prices = {"replica": (0.45, 1.80), "fallback": (3.00, 12.00)}
     keys = {"sk-spend-a": 100, "sk-spend-b": 100, "sk-spend-c": 2}
     asked = prompts(SEED + 5, 8)
     app = _app(learner, _config(learner, fake, proxy, keys, prices=prices))
-    with running_gateway(app) as base:
+    with running_gateway(app, learner_module) as base:
         fake.set_plan("ok", overrides={asked[7]: "error"})  # this prompt only the fallback can answer
         mark_fake, mark_proxy = fake.snapshot(), proxy.snapshot()
         fallback_replies: list = []
@@ -309,14 +318,14 @@ def test_spend_per_key_matches_the_recount(learner, world, record_metric):
 # -- 7, 8: one seeded load run with 30% injected failures -----------------------------------------------
 
 @pytest.fixture(scope="module")
-def load_run(learner, world):
+def load_run(learner, learner_module, world):
     fake, proxy = world
     keys = {f"sk-load-{i}": 1000 for i in range(4)}
     distinct = prompts(SEED + 6, LOAD_DISTINCT)
     first_wave = [(f"sk-load-{i % 4}", chat_body(p, max_tokens=6 + i % 3)) for i, p in enumerate(distinct)]
     repeats = [first_wave[(i * 7) % LOAD_DISTINCT] for i in range(LOAD_REQUESTS - LOAD_DISTINCT)]
     app = _app(learner, _config(learner, fake, proxy, keys))
-    with running_gateway(app) as base:
+    with running_gateway(app, learner_module) as base:
         fake.set_plan("flaky", seed=SEED, hang_s=HANG_S, p_error=0.15, p_hang=0.15, p_slow=0.15)
         mark_fake, mark_proxy = fake.snapshot(), proxy.snapshot()
         started = time.perf_counter()

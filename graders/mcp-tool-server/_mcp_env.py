@@ -34,7 +34,8 @@ import pytest
 
 from workbench.core.worker import kill_tree, sandboxed_popen
 from workbench.grader_plugin import import_learner, learner_worker
-from workbench.llm import ChatResponse, ToolCall
+from workbench.grading_kit import scripted_text, scripted_tool_call
+from workbench.llm import ChatResponse
 
 TOOL_NAMES = ("add_stock", "convert_units", "remove_stock")
 RESOURCE_URI = "inventory://stock"
@@ -358,41 +359,11 @@ async def read_stock(connection: Connection) -> dict[str, Any]:
 
 # -- models -----------------------------------------------------------------------------------
 
-@dataclass
-class CountingModel:
-    """Wraps a chat function; records what each call offered and what the model asked for."""
-
-    chat: Any
-    calls: list[dict[str, Any]] = field(default_factory=list)
-
-    def __call__(self, messages: list[dict[str, Any]], **kwargs: Any) -> ChatResponse:
-        response = self.chat(messages, **kwargs)
-        self.calls.append({"tools": kwargs.get("tools") or [], "tool_choice": kwargs.get("tool_choice"),
-                           "tokens": response.total_tokens, "messages": len(messages),
-                           "tool_calls": [(c.name, c.arguments) for c in response.tool_calls]})
-        return response
-
-    @property
-    def tokens(self) -> int:
-        """Tokens over all calls."""
-        return sum(call["tokens"] for call in self.calls)
-
-    def requested(self) -> list[tuple[str, str]]:
-        """Every tool call the model asked for, in order."""
-        return [tool_call for call in self.calls for tool_call in call["tool_calls"]]
-
 
 def _tool_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [m for m in messages if m.get("role") == "tool"]
 
 
-def _call(name: str, arguments: str, index: int) -> ChatResponse:
-    return ChatResponse(content=None, tool_calls=[ToolCall(f"scripted_{index}", name, arguments)], finish_reason="tool_calls",
-                        model="scripted", prompt_tokens=40, completion_tokens=20)
-
-
-def _text(text: str) -> ChatResponse:
-    return ChatResponse(content=text, finish_reason="stop", model="scripted", prompt_tokens=40, completion_tokens=20)
 
 
 class RetryingModel:
@@ -415,8 +386,8 @@ class RetryingModel:
         self.seen = [str(m.get("content")) for m in results]
         if tools and len(results) < len(self.attempts):
             name, arguments = self.attempts[len(results)]
-            return _call(name, arguments, len(results))
-        return _text(self.answer)
+            return scripted_tool_call(name, arguments, len(results))
+        return scripted_text(self.answer)
 
 
 class NeverDoneModel:
@@ -425,5 +396,5 @@ class NeverDoneModel:
     def __call__(self, messages, tools=None, **kwargs) -> ChatResponse:
         index = len(_tool_messages(messages))
         if tools:
-            return _call("convert_units", json.dumps({"value": 1, "from_unit": "kg", "to_unit": "g"}), index)
+            return scripted_tool_call("convert_units", json.dumps({"value": 1, "from_unit": "kg", "to_unit": "g"}), index)
         return ChatResponse(content="", finish_reason="stop", model="scripted", prompt_tokens=40, completion_tokens=20)

@@ -16,7 +16,6 @@ from _mcp_env import (
     SKU_PATTERN,
     TOOL_NAMES,
     UNITS,
-    CountingModel,
     NeverDoneModel,
     RetryingModel,
     Stockroom,
@@ -29,6 +28,7 @@ from _mcp_env import (
 
 from workbench.core.wire import RemoteError
 from workbench.core.worker import WorkerCrashed
+from workbench.grading_kit import CountingModel
 
 SEED = 8_2026
 E2E_TIMEOUT_S = 200.0

@@ -25,7 +25,7 @@ from _pi_sets import Attack, attack_set, benign_set, make_world
 from _pi_text import leaks, squash
 
 from workbench.core.wire import Record, RemoteError
-from workbench.core.worker import WorkerCrashed
+from workbench.grader_plugin import call_learner
 
 TPR_MIN, FPR_MAX, UTILITY_MIN = 0.90, 0.05, 0.90
 REAL_MAX_TOKENS = 48
@@ -51,18 +51,7 @@ def _type_name(value) -> str:
     return getattr(value, "type_name", None) or type(value).__name__
 
 
-def _call(what: str, function, *args):
-    """Call the learner's guard (in the sandboxed worker; the grader's own objects it gets, such as
-    documents and contexts, arrive there as read-only records)."""
-    try:
-        return function(*args)
-    except NotImplementedError as exc:
-        pytest.fail(f"{what} is not implemented yet ({exc})", pytrace=False)
-    except WorkerCrashed:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a crash of the learner's guard is what is reported
-        pytest.fail(f"{what} raised {_type_name(exc)}: {exc}", pytrace=False)
-
+_call = call_learner
 
 def _flagged(learner, text: str) -> bool:
     verdict = _call("screen_input", learner.screen_input, text)

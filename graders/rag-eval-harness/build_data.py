@@ -14,6 +14,8 @@ import re
 import sys
 from pathlib import Path
 
+from workbench.grading_kit import split_paragraph
+
 DATA = Path(__file__).resolve().parent / "data"
 DEV_SET = Path(__file__).resolve().parents[2] / "labs" / "rag-eval-harness" / "starter" / "dev_set.json"
 DEV_TOPICS = ["with", "try", "raise", "exceptions", "context-managers", "function"]
@@ -27,33 +29,10 @@ TOPICS = [
 ]
 
 
-def _pieces(paragraph: str) -> list[str]:
-    """Split a paragraph longer than MAX_CHARS at sentence ends (else at spaces)."""
-    if len(paragraph) <= MAX_CHARS:
-        return [paragraph]
-    out, current = [], ""
-    for sentence in re.split(r"(?<=[.:;])\s+", paragraph):
-        while len(sentence) > MAX_CHARS:
-            cut = sentence.rfind(" ", 0, MAX_CHARS)
-            cut = cut if cut > 0 else MAX_CHARS
-            if current:
-                out.append(current)
-                current = ""
-            out.append(sentence[:cut])
-            sentence = sentence[cut:].lstrip()
-        if current and len(current) + 1 + len(sentence) > MAX_CHARS:
-            out.append(current)
-            current = sentence
-        else:
-            current = f"{current} {sentence}" if current else sentence
-    if current:
-        out.append(current)
-    return out
-
 
 def chunk_topic(topic: str, text: str) -> list[dict]:
     paragraphs = [p.strip("\n") for p in re.split(r"\n\s*\n", text) if p.strip()]
-    pieces = [piece for p in paragraphs for piece in _pieces(p)]
+    pieces = [piece for p in paragraphs for piece in split_paragraph(p, MAX_CHARS)]
     chunks, current = [], ""
     for piece in pieces:
         if current and len(current) + 2 + len(piece) > MAX_CHARS:

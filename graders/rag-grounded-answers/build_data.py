@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.grading_kit import split_paragraph
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 SOURCE = ROOT / "graders" / "rag-retrieval" / "data" / "corpus.json"
@@ -74,29 +76,6 @@ def _paragraphs(text: str) -> list[str]:
     return out
 
 
-def _pieces(paragraph: str) -> list[str]:
-    """Split a paragraph longer than MAX_CHARS at sentence ends (else at spaces)."""
-    if len(paragraph) <= MAX_CHARS:
-        return [paragraph]
-    out, current = [], ""
-    for sentence in re.split(r"(?<=[.;:])\s+", paragraph):
-        while len(sentence) > MAX_CHARS:
-            cut = sentence.rfind(" ", 0, MAX_CHARS)
-            cut = cut if cut > 0 else MAX_CHARS
-            if current:
-                out.append(current)
-                current = ""
-            out.append(sentence[:cut])
-            sentence = sentence[cut:].lstrip()
-        if current and len(current) + 1 + len(sentence) > MAX_CHARS:
-            out.append(current)
-            current = sentence
-        else:
-            current = f"{current} {sentence}" if current else sentence
-    if current:
-        out.append(current)
-    return out
-
 
 def build_chunks() -> list[dict]:
     raw = SOURCE.read_bytes()
@@ -105,7 +84,7 @@ def build_chunks() -> list[dict]:
     chunks: list[tuple[str, str, str]] = []
     for doc in json.loads(raw)["documents"]:
         paragraphs = _paragraphs(doc["text"])
-        title, body = paragraphs[0], [piece for p in paragraphs[1:] for piece in _pieces(p)]
+        title, body = paragraphs[0], [piece for p in paragraphs[1:] for piece in split_paragraph(p, MAX_CHARS)]
         current = ""
         for piece in body:
             if current and len(current) + 2 + len(piece) > MAX_CHARS:

@@ -34,6 +34,8 @@ from _grounding_env import (
     questions,
 )
 
+from workbench.grader_plugin import call_learner
+
 MIN_REFUSAL = 0.90          # out-of-corpus questions refused (brief)
 MIN_ANSWER_RATE = 0.80      # in-corpus questions answered (brief)
 MIN_UNCHANGED = 0.95        # clean corpus chunks that sanitize() leaves alone (reference: 1.00)
@@ -56,14 +58,7 @@ def _coverage(part: str, whole: str) -> float:
     return sum(w in present for w in words) / max(1, len(words))
 
 
-def _call(what: str, function, *args, **kwargs):
-    try:
-        return function(*args, **kwargs)
-    except NotImplementedError as exc:
-        pytest.fail(f"{what} is not implemented yet ({exc})", pytrace=False)
-    except Exception as exc:  # noqa: BLE001 - learner errors become a failed check with the reason
-        pytest.fail(f"{what} raised {type(exc).__name__}: {exc}", pytrace=False)
-
+_call = call_learner
 
 def _refusal_text(text: str) -> bool:
     return bool(re.match(r"\W*i\s+(?:do not|don['’]t)\s+know", text or "", re.IGNORECASE))

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.llm import ChatResponse, ToolCall
+from workbench.grading_kit import scripted_text, scripted_tool_call
+from workbench.llm import ChatResponse
 
 ORDER_ID_SCHEMA = {"type": "string", "pattern": "^[A-Z]-[0-9]{4}$", "description": "Order id such as A-1042"}
 
@@ -84,37 +84,11 @@ def build_registry(learner, shop: Shop, tools: tuple[str, ...] = ("lookup_order"
     return registry
 
 
-@dataclass
-class CountingModel:
-    """Wraps a chat function; records what each call asked for and the tokens it used."""
-
-    chat: Any
-    calls: list[dict[str, Any]] = field(default_factory=list)
-
-    def __call__(self, messages: list[dict[str, Any]], **kwargs: Any) -> ChatResponse:
-        response = self.chat(messages, **kwargs)
-        self.calls.append({"tools": bool(kwargs.get("tools")), "tool_choice": kwargs.get("tool_choice"),
-                           "tokens": response.total_tokens, "tool_calls": [c.name for c in response.tool_calls],
-                           "messages": len(messages)})
-        return response
-
-    @property
-    def tokens(self) -> int:
-        """Tokens over all calls."""
-        return sum(call["tokens"] for call in self.calls)
-
 
 def _tool_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [m for m in messages if m.get("role") == "tool"]
 
 
-def _call(name: str, arguments: str, index: int) -> ChatResponse:
-    return ChatResponse(content=None, tool_calls=[ToolCall(f"scripted_{index}", name, arguments)], finish_reason="tool_calls",
-                        model="scripted", prompt_tokens=40, completion_tokens=20)
-
-
-def _text(text: str, tokens: int = 60) -> ChatResponse:
-    return ChatResponse(content=text, finish_reason="stop", model="scripted", prompt_tokens=tokens - 20, completion_tokens=20)
 
 
 class NeverDoneModel:
@@ -126,7 +100,7 @@ class NeverDoneModel:
     def __call__(self, messages, tools=None, **kwargs) -> ChatResponse:
         index = len(_tool_messages(messages))
         if tools:
-            response = _call("lookup_order", json.dumps({"order_id": "A-1042"}), index)
+            response = scripted_tool_call("lookup_order", json.dumps({"order_id": "A-1042"}), index)
         else:
             response = ChatResponse(content="", finish_reason="stop", model="scripted")
         response.prompt_tokens, response.completion_tokens = self.tokens_per_call - 20, 20
@@ -140,8 +114,8 @@ class FailingToolModel:
 
     def __call__(self, messages, tools=None, **kwargs) -> ChatResponse:
         if tools and not _tool_messages(messages):
-            return _call("check_inventory", json.dumps({"sku": "KETTLE-1"}), 0)
-        return _text(self.answer)
+            return scripted_tool_call("check_inventory", json.dumps({"sku": "KETTLE-1"}), 0)
+        return scripted_text(self.answer)
 
 
 class BadArgumentsModel:
@@ -153,5 +127,5 @@ class BadArgumentsModel:
     def __call__(self, messages, tools=None, **kwargs) -> ChatResponse:
         done = len(_tool_messages(messages))
         if tools and done < len(self.attempts):
-            return _call("lookup_order", self.attempts[done], done)
-        return _text(self.answer if done >= len(self.attempts) else "I could not look the order up.")
+            return scripted_tool_call("lookup_order", self.attempts[done], done)
+        return scripted_text(self.answer if done >= len(self.attempts) else "I could not look the order up.")

@@ -11,12 +11,13 @@ import json
 import pytest
 from _agent_env import (
     BadArgumentsModel,
-    CountingModel,
     FailingToolModel,
     NeverDoneModel,
     Shop,
     build_registry,
 )
+
+from workbench.grading_kit import CountingModel
 
 
 def _force(name: str) -> dict:

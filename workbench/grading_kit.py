@@ -1,0 +1,81 @@
+"""Helpers graders share (import from graders only; the learner's worker never sees them).
+
+- `CountingModel`: wraps a chat function (the real model or a scripted one) that the grader
+  hands to learner code, and records what each call offered and asked for.
+- `scripted_tool_call` / `scripted_text`: responses of scripted models, marked "scripted".
+- `split_paragraph`: cut a long paragraph at sentence ends for the RAG data builders.
+
+Calling learner code with clear failures is `workbench.grader_plugin.call_learner`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench.llm import ChatResponse, ToolCall
+
+
+@dataclass
+class CountingModel:
+    """Wraps a chat function; records per call the tools offered, the tool choice, the tokens,
+    the message count and the tool calls the model asked for (names, and (name, arguments))."""
+
+    chat: Any
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def __call__(self, messages: list[dict[str, Any]], **kwargs: Any) -> ChatResponse:
+        response = self.chat(messages, **kwargs)
+        self.calls.append({"tools": kwargs.get("tools") or [], "tool_choice": kwargs.get("tool_choice"),
+                           "tokens": response.total_tokens, "messages": len(messages),
+                           "tool_calls": [c.name for c in response.tool_calls],
+                           "tool_call_arguments": [(c.name, c.arguments) for c in response.tool_calls]})
+        return response
+
+    @property
+    def tokens(self) -> int:
+        """Tokens over all calls."""
+        return sum(call["tokens"] for call in self.calls)
+
+    def requested(self) -> list[tuple[str, str]]:
+        """Every tool call the model asked for, as (name, arguments), in order."""
+        return [tool_call for call in self.calls for tool_call in call["tool_call_arguments"]]
+
+
+def scripted_tool_call(name: str, arguments: str, index: int, prompt_tokens: int = 40,
+                       completion_tokens: int = 20) -> ChatResponse:
+    """A scripted model's response that asks for one tool call."""
+    return ChatResponse(content=None, tool_calls=[ToolCall(f"scripted_{index}", name, arguments)],
+                        finish_reason="tool_calls", model="scripted", prompt_tokens=prompt_tokens,
+                        completion_tokens=completion_tokens)
+
+
+def scripted_text(text: str, prompt_tokens: int = 40, completion_tokens: int = 20) -> ChatResponse:
+    """A scripted model's final answer."""
+    return ChatResponse(content=text, finish_reason="stop", model="scripted", prompt_tokens=prompt_tokens,
+                        completion_tokens=completion_tokens)
+
+
+def split_paragraph(paragraph: str, max_chars: int) -> list[str]:
+    """Split a paragraph longer than `max_chars` at sentence ends (else at spaces)."""
+    if len(paragraph) <= max_chars:
+        return [paragraph]
+    out, current = [], ""
+    for sentence in re.split(r"(?<=[.:;])\s+", paragraph):
+        while len(sentence) > max_chars:
+            cut = sentence.rfind(" ", 0, max_chars)
+            cut = cut if cut > 0 else max_chars
+            if current:
+                out.append(current)
+                current = ""
+            out.append(sentence[:cut])
+            sentence = sentence[cut:].lstrip()
+        if current and len(current) + 1 + len(sentence) > max_chars:
+            out.append(current)
+            current = sentence
+        else:
+            current = f"{current} {sentence}" if current else sentence
+    if current:
+        out.append(current)
+    return out
