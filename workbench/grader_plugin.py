@@ -24,7 +24,15 @@ from typing import Any
 
 import pytest
 
-from workbench.core.results import encode_event
+from workbench.core.events import (
+    CheckFinished,
+    CheckStarted,
+    Collected,
+    CollectError,
+    Finished,
+    to_dict,
+)
+from workbench.core.results import CheckResult, encode_event
 from workbench.core.wire import RemoteError
 from workbench.core.worker import (
     LearnerModule,
@@ -111,7 +119,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collectreport(report: pytest.CollectReport) -> None:
     if report.failed:
-        _emit({"event": "collect_error", "nodeid": report.nodeid, "output": str(report.longrepr)[-_OUTPUT_LIMIT:]})
+        _emit(to_dict(CollectError(report.nodeid, str(report.longrepr)[-_OUTPUT_LIMIT:])))
 
 
 def _wait_for_go() -> None:
@@ -136,7 +144,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         meta["task_id"] = task_id
         item.user_properties.append(("task_id", task_id))
         checks.append(meta)
-    _emit({"event": "collected", "checks": checks})
+    _emit(to_dict(Collected(checks)))
 
 
 def _on_alarm(signum: int, frame: Any) -> None:
@@ -147,7 +155,7 @@ def _on_alarm(signum: int, frame: Any) -> None:
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     meta = _check_meta(item)
     task_id = dict(item.user_properties).get("task_id", 0)
-    _emit({"event": "check_started", "task_id": task_id, "name": meta["name"]})
+    _emit(to_dict(CheckStarted(task_id, meta["name"])))
     global _deadline
     timeout_s = _check_timeout_s()
     started = time.perf_counter()
@@ -237,18 +245,14 @@ def _check_event(item: pytest.Item, meta: dict[str, Any], task_id: int, duration
     elif _worker is not None:
         _worker.take_output()
     output = "\n".join(output_parts).strip()
-    return {
-        "event": "check",
-        **meta,
-        "task_id": task_id,
-        "status": status,
-        "message": message if status != "pass" else None,
-        "output": output[-_OUTPUT_LIMIT:] or None,
-        "max_points": meta["points"],
-        "points": meta["points"] if status == "pass" else 0.0,
-        "metrics": item.stash.get(_METRICS, {}),
-        "duration_s": round(duration_s, 4),
-    }
+    fields = {k: v for k, v in meta.items() if k in CheckResult.__dataclass_fields__}
+    fields.update(
+        task_id=task_id, status=status, message=message if status != "pass" else None,
+        output=output[-_OUTPUT_LIMIT:] or None, max_points=meta["points"],
+        points=meta["points"] if status == "pass" else 0.0, metrics=item.stash.get(_METRICS, {}),
+        duration_s=round(duration_s, 4),
+    )
+    return to_dict(CheckFinished(CheckResult(**fields)))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -256,7 +260,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         _worker.stop()
     for proc in _processes:
         kill_tree(proc)
-    _emit({"event": "finished", "exitstatus": int(exitstatus)})
+    _emit(to_dict(Finished(int(exitstatus))))
 
 
 # -- fixtures ---------------------------------------------------------------------------------

@@ -55,23 +55,25 @@ def print_check_event(event: dict[str, Any]) -> None:
     """One line per finished check, as events stream in."""
     from rich.markup import escape
 
-    kind = event.get("event")
+    from ..core.events import CheckFinished, Collected, Started, parse_event
+
+    typed = parse_event(event)
     out = console()
-    if kind == "started":
-        out.print(f"[bold]Grading {event['lab']}[/] [dim]{event['lab_dir']}[/]")
-    elif kind == "collected":
-        out.print(f"[dim]{len(event['checks'])} checks[/]")
-    elif kind == "check":
-        mark = STATUS_MARK.get(event["status"], "?")
-        points = f"{event['points']:g}/{event['max_points']:g}"
-        required = " [bold]required[/]" if event.get("required") else ""
-        line = (f" {mark} {escape(event['name'])}{required} [dim]{points} · {event.get('skill', '')} · "
-                f"{event.get('duration_s', 0):.2f}s[/]")
-        if event.get("metrics"):
-            line += f" [cyan]{escape(format_metrics(event['metrics']))}[/]"
+    if isinstance(typed, Started):
+        out.print(f"[bold]Grading {typed.lab}[/] [dim]{typed.lab_dir}[/]")
+    elif isinstance(typed, Collected):
+        out.print(f"[dim]{len(typed.checks)} checks[/]")
+    elif isinstance(typed, CheckFinished):
+        check = typed.result
+        mark = STATUS_MARK.get(check.status, "?")
+        points = f"{check.points:g}/{check.max_points:g}"
+        required = " [bold]required[/]" if check.required else ""
+        line = f" {mark} {escape(check.name)}{required} [dim]{points} · {check.skill} · {check.duration_s:.2f}s[/]"
+        if check.metrics:
+            line += f" [cyan]{escape(format_metrics(check.metrics))}[/]"
         out.print(line)
-        if event["status"] != "pass" and event.get("message"):
-            out.print(f"     [red]{escape(str(event['message']))}[/]")
+        if check.status != "pass" and check.message:
+            out.print(f"     [red]{escape(str(check.message))}[/]")
 
 
 def print_result_summary(result: Any) -> None:

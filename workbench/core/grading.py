@@ -25,6 +25,18 @@ from typing import Any
 
 from .. import __version__
 from . import resources, sandbox
+from .events import (
+    CheckFinished,
+    CheckStarted,
+    Collected,
+    CollectError,
+    Finished,
+    LlmCall,
+    ResultReady,
+    Started,
+    parse_event,
+    to_dict,
+)
 from .labs import Lab, combined_sha256
 from .modelproxy import ModelBridge
 from .results import CheckResult, GradeResult, decode_event, encode_event
@@ -186,20 +198,19 @@ class _Run:
         self.finished = False
 
     def handle(self, event: dict[str, Any]) -> None:
-        kind = event["event"]
-        if kind == "collected":
-            self.checks = {c["task_id"]: c for c in event.get("checks", [])}
-        elif kind == "check_started":
-            self.running = event.get("task_id")
-        elif kind == "check":
-            result = CheckResult.from_dict(event)
-            self.results[result.task_id] = result
+        typed = parse_event(event)
+        if isinstance(typed, Collected):
+            self.checks = {c["task_id"]: c for c in typed.checks}
+        elif isinstance(typed, CheckStarted):
+            self.running = typed.task_id
+        elif isinstance(typed, CheckFinished):
+            self.results[typed.result.task_id] = typed.result
             self.running = None
-        elif kind == "collect_error":
-            self.collect_errors.append(event.get("output", ""))
-        elif kind == "llm_call":
-            self.llm_calls.append({k: v for k, v in event.items() if k != "event"})
-        elif kind == "finished":
+        elif isinstance(typed, CollectError):
+            self.collect_errors.append(typed.output)
+        elif isinstance(typed, LlmCall):
+            self.llm_calls.append(typed.data)
+        elif isinstance(typed, Finished):
             self.finished = True
         if self.on_event is not None:
             self.on_event(event)
@@ -214,7 +225,7 @@ class _Run:
                 task_id=task_id, name=meta["name"], status="error", message=message, nodeid=meta.get("nodeid", ""),
                 skill=meta.get("skill", ""), points=0.0, max_points=float(meta.get("points", 1)), hint=meta.get("hint"),
             )
-            self.handle({"event": "check", **result.__dict__})
+            self.handle(to_dict(CheckFinished(result)))
 
 
 def _read_events(proc: subprocess.Popen, read_fd: int, run: _Run, deadline: float) -> bool:
@@ -393,7 +404,7 @@ def grade(
     outside_before = _snapshot(workspace_root, [lab_dir])
     run = _Run(on_event)
     if on_event is not None:
-        on_event({"event": "started", "lab": lab.id, "lab_dir": str(lab_dir), "grader_sha256": combined_sha256(hashes_before)})
+        on_event(to_dict(Started(lab.id, str(lab_dir), combined_sha256(hashes_before), process.sandbox)))
     timeout_s = lab.spec.limits.timeout_s
     try:
         process.go()
@@ -445,7 +456,7 @@ def grade(
             result.message = "a required check failed: " + "; ".join(t.name for t in result.required_failed)
     result.status = status  # type: ignore[assignment]
     if on_event is not None:
-        on_event({"event": "result", "result": result.to_dict()})
+        on_event(to_dict(ResultReady(result.to_dict())))
     return result
 
 

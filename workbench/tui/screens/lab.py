@@ -350,7 +350,9 @@ class LabScreen(Screen[None]):
     # -- messages from workers ---------------------------------------------------------------
 
     def on_lab_screen_grader_event_received(self, message: GraderEventReceived) -> None:
-        if message.event.get("event") == "started":
+        from workbench.core.events import Started, parse_event
+
+        if isinstance(parse_event(message.event), Started):
             self._set_grading(True)
         self.query_one(CheckResults).apply_event(message.event)
 

@@ -48,26 +48,36 @@ class CheckResults(VerticalScroll):
 
     def apply_event(self, event: dict[str, Any]) -> None:
         """Take one grader event (see workbench.core.results) and show it."""
-        kind = event.get("event")
-        if kind == "started":
+        from workbench.core.events import (
+            CheckFinished,
+            CheckStarted,
+            Collected,
+            CollectError,
+            ResultReady,
+            Started,
+            parse_event,
+        )
+
+        typed = parse_event(event)
+        if isinstance(typed, Started):
             self.checks, self.run_state, self.verdict = {}, "running", None
             self.runs_seen += 1
-            self._summary = Text(f"Grading {event.get('lab', '')}…", style="bold cyan")
-        elif kind == "collected":
-            for check in event.get("checks", []):
+            self._summary = Text(f"Grading {typed.lab}…", style="bold cyan")
+        elif isinstance(typed, Collected):
+            for check in typed.checks:
                 self.checks[check["task_id"]] = {"name": check["name"], "skill": check.get("skill", ""),
                                                  "max_points": check.get("points", 1), "status": "pending"}
             self._summary = Text(f"Grading: {len(self.checks)} checks…", style="bold cyan")
-        elif kind == "check_started":
-            self.checks.setdefault(event["task_id"], {"name": event.get("name", "")})["status"] = "running"
-        elif kind == "check":
-            self.checks[event["task_id"]] = dict(event)
+        elif isinstance(typed, CheckStarted):
+            self.checks.setdefault(typed.task_id, {"name": typed.name})["status"] = "running"
+        elif isinstance(typed, CheckFinished):
+            self.checks[typed.result.task_id] = {k: v for k, v in event.items() if k != "event"}
             done = sum(1 for c in self.checks.values() if c.get("status") in ("pass", "fail", "error"))
             self._summary = Text(f"Grading: {done}/{len(self.checks)} checks done…", style="bold cyan")
-        elif kind == "collect_error":
-            self._summary = Text("The grader could not load your code:\n" + str(event.get("output", ""))[-800:], style="yellow")
-        elif kind == "result":
-            self.show_result(event["result"])
+        elif isinstance(typed, CollectError):
+            self._summary = Text("The grader could not load your code:\n" + typed.output[-800:], style="yellow")
+        elif isinstance(typed, ResultReady):
+            self.show_result(typed.result)
             return
         else:
             return
