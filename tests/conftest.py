@@ -21,6 +21,9 @@ def shared_model_state(tmp_path_factory: pytest.TempPathFactory):
     os.environ["WORKBENCH_STATE_DIR"] = str(state)
     os.environ.pop("WORKBENCH_LLM_API_BASE", None)
     os.environ["WORKBENCH_MODEL"] = "local"
+    from workbench.llm.grading import install
+
+    install()  # grade() reaches the model layer through this hook, as the CLI and TUI install it
     yield state
     if "workbench.llm.server" in sys.modules:
         server = sys.modules["workbench.llm.server"]
