@@ -155,9 +155,19 @@ def _embeddings() -> Check:
     return Check("embeddings", "ok", f"MiniLM int8 loads and encodes ({elapsed:.2f} s for load + 3 texts)")
 
 
+def _sandbox() -> Check:
+    from workbench.core.sandbox import sandbox_kind, why_no_sandbox
+
+    kind = sandbox_kind()
+    if kind == "none":
+        return Check("grading sandbox", "warn", f"none: {why_no_sandbox()}; results are marked unsandboxed",
+                     "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap) on Linux")
+    return Check("grading sandbox", "ok", f"{kind}: learner code runs in its own network, pid and mount namespaces")
+
+
 def run_checks(start_server: bool = False) -> list[Check]:
     """Every check, in order (the server is started only when asked)."""
-    checks = [_python(), *_packages(), _runtime(), _gguf()]
+    checks = [_python(), _sandbox(), *_packages(), _runtime(), _gguf()]
     runtime_ok = all(c.status == "ok" for c in checks if c.name in ("model runtime", "chat model file"))
     from .config import LOCAL, active_model
 
