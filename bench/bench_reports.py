@@ -45,6 +45,7 @@ def _synthetic_team(folder: Path) -> int:
         public_key_b64,
         sign_payload,
     )
+    from workbench.core.skills import SCORING_VERSION
 
     state = installed_state()
     rng = random.Random(2026)
@@ -55,13 +56,12 @@ def _synthetic_team(folder: Path) -> int:
         for lab in state.labs.values():
             if rng.random() < 0.15:
                 continue
-            skills = list(lab.spec.skills)
             checks = []
-            for index in range(1, CHECKS_PER_LAB + 1):
-                cap = float(rng.choice((1, 2, 3)))
+            for index, declared in enumerate(state.offers[lab.id].checks, start=1):  # the grader's real checks
+                cap = declared.points
                 earned = cap if rng.random() < 0.7 else 0.0
-                checks.append(BundleCheck(task_id=index, name=f"check {index} of {lab.id}", status="pass" if earned else "fail",
-                                          points=earned, max_points=cap, skill=skills[index % len(skills)],
+                checks.append(BundleCheck(task_id=index, name=declared.name, status="pass" if earned else "fail",
+                                          points=earned, max_points=cap, skill=declared.skill,
                                           metrics={"latency_ms": round(rng.uniform(5, 50), 1)},
                                           recorded_at="2026-04-20T10:00:00+00:00"))
             score = sum(c.points for c in checks) / sum(c.max_points for c in checks)
@@ -77,6 +77,7 @@ def _synthetic_team(folder: Path) -> int:
             "workbench_version": __version__, "backend_model": "local", "environment": {"python": "3.11"},
             "labs": [lab.model_dump(mode="json") for lab in labs],
             "skill_profile": [s.model_dump(mode="json") for s in derive_profile(labs, state)],
+            "scoring_version": SCORING_VERSION,
         }
         document = sign_payload(payload, key)
         (folder / f"learner-{number:05d}.json").write_bytes(canonical_json(document) + b"\n")

@@ -34,27 +34,19 @@ TOY_LABS = {
                 "checks": [("retrieves the right passage", "generative-ai", 3.0), ("cites its sources", "generative-ai", 1.0),
                            ("refuses injected instructions", "security-governance", 2.0)]},
 }
-_TOY_GRADER = '''"""Toy grader: checks an add() function."""
-import pytest
+_TOY_CASES = ("learner.add(2, 3) == 5", "learner.add(-2, -3) == -5", "learner.add(0.5, 0.25) == 0.75")
 
 
-@pytest.mark.check(skill="programming", points=2, hint=1)
-def test_small(learner):
-    """adds small numbers"""
-    assert learner.add(2, 3) == 5
+def toy_grader(lab_id: str) -> str:
+    """A grader whose checks are exactly TOY_LABS[lab_id]["checks"] (name, skill, points): each
+    checks an add() function."""
+    lines = [f'"""Toy grader {lab_id}: checks an add() function."""\nimport pytest\n']
+    for index, (name, skill, points) in enumerate(TOY_LABS[lab_id]["checks"]):
+        lines.append(f'\n@pytest.mark.check(skill="{skill}", points={points:g}, hint=1)\ndef test_{index + 1}(learner):\n'
+                     f'    """{name}"""\n    assert {_TOY_CASES[index % len(_TOY_CASES)]}\n')
+    return "\n".join(lines)
 
 
-@pytest.mark.check(skill="programming", points=1, hint=1)
-def test_negative(learner):
-    """adds negative numbers"""
-    assert learner.add(-2, -3) == -5
-
-
-@pytest.mark.check(skill="systems-design", points=1, hint=1)
-def test_floats(learner):
-    """adds floats"""
-    assert learner.add(0.5, 0.25) == 0.75
-'''
 _DATA_DIR: Path | None = None
 
 
@@ -98,7 +90,7 @@ def make_toy_data(root: Path) -> Path:
         (lab_dir / "solution" / "toy.py").write_text("def add(a, b):\n    return a + b\n")
         grader_dir = root / "graders" / lab_id
         grader_dir.mkdir(parents=True)
-        (grader_dir / f"test_{lab_id.replace('-', '_')}.py").write_text(_TOY_GRADER.replace("Toy grader", f"Toy grader {lab_id}"))
+        (grader_dir / f"test_{lab_id.replace('-', '_')}.py").write_text(toy_grader(lab_id))
     return root
 
 
@@ -330,6 +322,14 @@ def test_export_leaves_out_attempts_of_another_grader_and_says_so(toy_data: Path
     assert [c["points"] for c in labs["toy-ml"]["checks"]] == [2.0, 0.0, 0.0]
     assert outcome.warnings == ["toy-python: 1 attempt(s) graded by another grader version are left out;"
                                 " run 'workbench check toy-python' again"]
+    assert (labs["toy-python"]["older_version_attempts"], labs["toy-python"]["version"]) == (1, 1)
+    assert labs["toy-ml"]["older_version_attempts"] == 0
+
+    from workbench.core.team import team_report
+
+    report = team_report([outcome.path], generated_at="2026-04-01T00:00:00+00:00")
+    mix = {lab.lab: (lab.version, lab.members_on_older_version) for lab in report.labs}
+    assert mix == {"toy-python": (1, 1), "toy-ml": (1, 0), "toy-rag": (1, 0)}
 
 
 def test_display_name_is_remembered_then_defaults_to_git_or_login(toy_data: Path, tmp_path: Path, monkeypatch) -> None:

@@ -49,7 +49,7 @@ def test_full_learner_loop(ws: Path) -> None:
 
     skills = {row["id"]: row for row in json.loads(run_cli("skills", "--json", cwd=ws).stdout)}
     # 2 hints revealed: credit 0.9^2 = 0.81
-    assert skills["programming"]["evidence"] == [{"lab": "toy", "credit": 0.81}]
+    assert [(e["lab"], e["credit"], e["attempted_points"]) for e in skills["programming"]["evidence"]] == [("toy", 0.81, 3.0)]
     assert skills["programming"]["proficiency"] == 81.0 and skills["programming"]["level"] == "advanced"
     assert skills["deep-learning"]["proficiency"] is None
 
@@ -77,7 +77,7 @@ def test_give_up_is_recorded_and_halves_credit(ws: Path) -> None:
     (ws / "toy" / "toy.py").write_text(TOY_SOLUTION)
     run_cli("check", "toy", cwd=ws)
     skills = {row["id"]: row for row in json.loads(run_cli("skills", "--json", cwd=ws).stdout)}
-    assert skills["programming"]["evidence"] == [{"lab": "toy", "credit": 0.5}]
+    assert [(e["lab"], e["credit"]) for e in skills["programming"]["evidence"]] == [("toy", 0.5)]
 
 
 def test_clear_errors(ws: Path, tmp_path: Path) -> None:

@@ -30,7 +30,8 @@ def scenario(toy_data, tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
 def _report(**options):
     from workbench.core.team import team_report
 
-    return team_report([Path("bundles")], generated_at=GENERATED_AT, title="Team readiness — platform team", **options)
+    options = {"generated_at": GENERATED_AT, **options}
+    return team_report([Path("bundles")], title="Team readiness — platform team", **options)
 
 
 def _assert_golden(name: str, text: str) -> None:
@@ -150,3 +151,30 @@ def test_a_profile_naming_an_unknown_category_is_a_data_error(toy_data, tmp_path
     clear_caches()
     with pytest.raises(DataError, match=r"profiles-2026.toml:\d+: key 'profiles.requires.genai': .*unknown category 'genai'"):
         load_profiles()
+
+
+def test_report_shows_who_is_stale_where_and_the_unassessed_competencies(scenario) -> None:
+    from workbench.reports import render_report
+
+    later = _report(generated_at="2035-01-01T00:00:00+00:00")  # every check was graded years before
+    assert later.scoring.stale_before.startswith("2034-01") and later.scoring.stale_after_months == 12
+    assert sorted(s.name for s in later.staleness) == ["Ada", "Alan", "Barbara", "Grace", "Linus", "Margaret"]
+    linus = next(s for s in later.staleness if s.name == "Linus")
+    assert linus.categories == ["programming", "systems-design"] and linus.last_evidence_at["programming"] < "2035"
+    for category in (c for c in later.categories if c.status != "not assessed"):
+        stale_cells = [cell for row in later.heatmap.rows for cell in row.cells if cell.category == category.id and cell.stale]
+        assert category.members_stale == len(stale_cells) > 0
+    markdown = render_report(later, "md")
+    assert "## Stale evidence" in markdown and "| Linus | Programming & Software Engineering (" in markdown
+    patient = _report(generated_at="2035-01-01T00:00:00+00:00", stale_after_months=120)
+    assert patient.staleness == [] and "## Stale evidence" not in render_report(patient, "md")
+    assert _report().staleness == []  # the golden report's date: nothing is stale yet
+
+    report = _report()
+    programming = next(c for c in report.categories if c.id == "programming")
+    assert programming.offered_points == 4.0 and programming.members_low_evidence == 6  # toy labs offer little
+    assert programming.unassessed_competencies == ["Python (advanced)", "JavaScript/TypeScript", "SQL"]
+    deep = next(c for c in report.categories if c.id == "deep-learning")
+    assert deep.status == "not assessed" and deep.assessed_by == [] and deep.offered_points == 0
+    assert "### Competencies no lab assesses yet" in render_report(report, "md")
+    assert all(not cell.stale and cell.low_evidence for row in report.heatmap.rows for cell in row.cells)

@@ -205,6 +205,8 @@ def fake_result(lab_id: str = "greet-lab", greet_points: float = 2.0, shout_poin
                     message=None if shout_points == 1 else "shout('Ada') should be 'HELLO, ADA!'"),
     ]
     passed = greet_points + shout_points >= 2.4
+    from workbench.core.labs import get_lab
+
     return GradeResult(lab=lab_id, status="pass" if passed else "fail", message=None, tests=tests, pass_mark=0.8,
-                       grader_sha256="0" * 64, grader_files={}, workbench_version="test",
+                       grader_sha256=get_lab(lab_id).grader_sha256(), grader_files={}, workbench_version="test",
                        started_at="2026-01-01T00:00:00+00:00", duration_s=1.0)

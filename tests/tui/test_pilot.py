@@ -193,7 +193,7 @@ async def test_skills_screen_shows_evidence_and_weakest_critical_labs(tui_worksp
     from workbench.tui.screens.skills import SkillsScreen
     from workbench.tui.widgets.skill_table import SkillTable
 
-    tui_workspace.progress.record_attempt(fake_result(greet_points=2.0, shout_points=0.0))
+    tui_workspace.progress.record_attempt(fake_result(greet_points=2.0, shout_points=0.0), lab_version=1)
     app = make_app(tui_workspace)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
@@ -204,6 +204,9 @@ async def test_skills_screen_shows_evidence_and_weakest_critical_labs(tui_worksp
         assert screen.scores["programming"].proficiency == pytest.approx(66.7, abs=0.1)
         detail = str(screen.query_one("#skill-detail").render())
         assert "Greetings: credit 67%" in detail and "✓ 2/2 greet() says hello by name" in detail
+        assert "Evidence: 3 of 3 points attempted (low evidence: below 10)" in detail
+        assert "○ JavaScript/TypeScript" in detail and "3 not assessed by any check yet." in detail
+        assert str(table.get_row("programming")[4]) == "3/3 low"
         options = screen.query_one("#skill-recommendations")
         ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
         assert ids == ["mean-lab", "greet-lab"]  # ml-fundamentals (0) is weaker than programming (67)

@@ -12,7 +12,7 @@ def _started(workspace) -> None:
     from workbench.core.labs import get_lab
 
     workspace.start(get_lab("greet-lab"))
-    workspace.progress.record_attempt(fake_result(greet_points=2.0, shout_points=0.0))
+    workspace.progress.record_attempt(fake_result(greet_points=2.0, shout_points=0.0), lab_version=1)
 
 
 def test_roadmap_snapshot(tui_workspace, make_app, snap_compare):

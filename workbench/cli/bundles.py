@@ -93,6 +93,8 @@ def report(
     min_group: int = typer.Option(5, "--min-group", min=1, help="With --anonymize, hide figures over fewer members."),
     curriculum: str = typer.Option("ai-engineer-2026", "--curriculum", help="Curriculum to report against."),
     title: Optional[str] = typer.Option(None, "--title", help="Report title."),  # noqa: UP045
+    stale_after_months: int = typer.Option(12, "--stale-after-months", min=1, max=120,
+                                           help="Evidence whose newest check is older than this is flagged stale."),
 ) -> None:
     """Team readiness from learners' bundles: verifies each, never counts one that fails, and lists why."""
     from ..core.errors import WorkbenchError
@@ -102,7 +104,7 @@ def report(
     if chosen not in ("html", "md", "json"):
         raise WorkbenchError(f"unknown format '{chosen}'", hint="use --format html, md or json")
     model = team_report(paths, curriculum_id=curriculum, trusted_keys=trusted_keys, anonymize=anonymize,
-                        min_group=min_group, title=title, exclude=out)
+                        min_group=min_group, title=title, exclude=out, stale_after_months=stale_after_months)
     from ..reports import render_report
 
     text = render_report(model, chosen)

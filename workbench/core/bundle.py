@@ -41,11 +41,21 @@ from workbench import __version__
 from .curriculum import DEFAULT_CURRICULUM, load_curriculum
 from .errors import DataError
 from .labs import Lab, load_labs
-from .skills import LabEvidence, SkillMatrix, load_skill_matrix, skill_profile
+from .skills import (
+    SCORING_VERSION,
+    LabEvidence,
+    RecencyPolicy,
+    SkillMatrix,
+    SkillScore,
+    load_skill_matrix,
+    offers_for,
+    skill_profile,
+)
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from .checks import Inventory
     from .workspace import Workspace
 
 BUNDLE_FORMAT = "workbench-result-bundle"
@@ -102,6 +112,8 @@ class BundleLab(_Strict):
     solution_viewed: bool
     gave_up: bool
     sandbox: str | None = None  # "bwrap" when every attempt counted here ran sandboxed, else "none"
+    version: int | None = None  # the lab version the counted attempts were graded under
+    older_version_attempts: int = Field(default=0, ge=0)  # trusted attempts by another grader, left out
 
 
 class BundleLearner(_Strict):
@@ -141,6 +153,7 @@ class BundlePayload(_Strict):
     environment: dict[str, str]
     labs: list[BundleLab]
     skill_profile: list[BundleSkill]
+    scoring_version: int = 1  # the formula skill_profile was derived with (workbench.core.skills)
 
 
 # -- canonical JSON and signing -----------------------------------------------------------------
@@ -264,28 +277,42 @@ class InstalledState:
     matrix: SkillMatrix
     labs: dict[str, Lab]
     grader_sha256: dict[str, str]
+    offers: dict[str, Inventory] = field(default_factory=dict)
 
 
 @cache
 def installed_state(curriculum_id: str = DEFAULT_CURRICULUM) -> InstalledState:
-    """Load the curriculum and hash every installed grader once."""
+    """Load the curriculum, hash every installed grader and read its checks, once."""
     curriculum = load_curriculum(curriculum_id)
     labs = load_labs(curriculum_id)
     return InstalledState(curriculum.id, curriculum.version, load_skill_matrix(curriculum.skills), labs,
-                          {lab_id: lab.grader_sha256() for lab_id, lab in labs.items()})
+                          {lab_id: lab.grader_sha256() for lab_id, lab in labs.items()}, offers_for(labs))
 
 
-def derive_profile(labs: list[BundleLab], state: InstalledState) -> list[BundleSkill]:
-    """The skill profile that a bundle's checks earn, scored by the installed curriculum."""
-    evidence = {
+def bundle_evidence(labs: list[BundleLab]) -> dict[str, LabEvidence]:
+    """A bundle's labs as scoring evidence."""
+    return {
         lab.id: LabEvidence(
-            best_points={c.name: c.points for c in lab.checks}, max_points={c.name: c.max_points for c in lab.checks},
+            checks={c.name: c for c in lab.checks},  # BundleCheck has CheckEvidence's fields
             hints_revealed=len(lab.hints_revealed), gave_up=lab.gave_up, passed=lab.passed,
         )
         for lab in labs
     }
+
+
+def derive_scores(labs: list[BundleLab], state: InstalledState, recency: RecencyPolicy | None = None) -> list[SkillScore]:
+    """The full skill scores (evidence volume, recency, competencies) a bundle's checks earn."""
+    return skill_profile(state.matrix, state.labs, bundle_evidence(labs), state.offers, recency)
+
+
+def _profile_of(scores: list[SkillScore]) -> list[BundleSkill]:
     return [BundleSkill.model_construct(id=s.category.id, tier=s.category.tier, proficiency=s.proficiency, level=s.level)
-            for s in skill_profile(state.matrix, state.labs, evidence)]
+            for s in scores]
+
+
+def derive_profile(labs: list[BundleLab], state: InstalledState, recency: RecencyPolicy | None = None) -> list[BundleSkill]:
+    """The skill profile that a bundle's checks earn, scored by the installed curriculum."""
+    return _profile_of(derive_scores(labs, state, recency))
 
 
 # -- export ---------------------------------------------------------------------------------------
@@ -340,6 +367,7 @@ def _lab_records(workspace: Workspace, state: InstalledState, warnings: list[str
             models=sorted({a["model"] for a in used if a["model"]}), checks=checks,
             hints_revealed=hints.get(lab_id, []), solution_viewed=lab_id in solutions, gave_up=solutions.get(lab_id, False),
             sandbox=("none" if any(a["sandbox"] == "none" for a in used) else used[0]["sandbox"]) if used else None,
+            version=state.labs[lab_id].spec.version, older_version_attempts=other,
         ))
     return records
 
@@ -360,7 +388,7 @@ def build_payload(workspace: Workspace, name: str, public_key: str, *, exported_
         workbench_version=__version__, backend_model=active_model_name(),
         environment={"python": platform.python_version(), "platform": platform.platform(terse=True),
                      "machine": platform.machine()},
-        labs=labs, skill_profile=derive_profile(labs, state),
+        labs=labs, skill_profile=derive_profile(labs, state), scoring_version=SCORING_VERSION,
     )
     return payload.model_dump(mode="json")
 
@@ -406,6 +434,7 @@ class VerifiedBundle:
     payload: BundlePayload
     fingerprint: str
     profile: tuple[BundleSkill, ...]
+    scores: tuple[SkillScore, ...] = ()
 
     @property
     def learner_id(self) -> str:
@@ -509,11 +538,13 @@ def verify_bundle(data: bytes, source: str, state: InstalledState, trusted: Trus
     problem = _inconsistency(model, state)
     if problem:
         return reject("inconsistent", problem, learner_id)
-    profile = derive_profile(model.labs, state)
+    scores = derive_scores(model.labs, state)
+    profile = _profile_of(scores)
     if (model.curriculum.version == state.curriculum_version and model.curriculum.skills_version == state.matrix.version
+            and model.scoring_version == SCORING_VERSION
             and [(s.id, s.proficiency) for s in profile] != [(s.id, s.proficiency) for s in model.skill_profile]):
         return reject("inconsistent", "the skill profile does not follow from the checks", learner_id)
-    return VerifiedBundle(source, digest, model, fingerprint(model.learner.public_key), tuple(profile))
+    return VerifiedBundle(source, digest, model, fingerprint(model.learner.public_key), tuple(profile), tuple(scores))
 
 
 def _signature_ok(public_key: Any, signature_b64: str, content: bytes) -> bool:
@@ -560,7 +591,7 @@ def verify_file(path: Path, state: InstalledState, trusted: TrustedKeys | None =
 
 __all__ = [
     "BUNDLE_FORMAT", "BUNDLE_FORMAT_VERSION", "REASONS", "BundleCheck", "BundleLab", "BundleLearner", "BundlePayload",
-    "BundleSkill", "ExportOutcome", "InstalledState", "Rejection", "TrustedKeys", "VerifiedBundle", "build_payload",
+    "BundleSkill", "ExportOutcome", "InstalledState", "Rejection", "TrustedKeys", "VerifiedBundle", "build_payload", "bundle_evidence", "derive_scores",
     "canonical_json", "config_dir", "derive_profile", "export_bundle", "fingerprint", "installed_state",
     "load_or_create_key", "load_trusted_keys", "public_key_b64", "resolve_display_name", "sign_payload",
     "signed_bytes", "verify_bundle", "verify_file",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,18 +39,34 @@ class Inventory:
 
     def points_by_skill(self) -> dict[str, float]:
         """Skill category -> points the lab offers in it."""
+        return dict(self._points_by_skill)
+
+    @cached_property
+    def _points_by_skill(self) -> dict[str, float]:
         totals: dict[str, float] = {}
         for check in self.checks:
             totals[check.skill] = totals.get(check.skill, 0.0) + check.points
         return totals
 
+    @cached_property
+    def _grouped(self) -> tuple[tuple[str, tuple[tuple[str, float], ...]], ...]:
+        """(skill, ((check name, points), ...)) per skill, for scoring in one tight pass."""
+        grouped: dict[str, list[tuple[str, float]]] = {}
+        for check in self.checks:
+            grouped.setdefault(check.skill, []).append((check.name, check.points))
+        return tuple((skill, tuple(entries)) for skill, entries in grouped.items())
+
     def competencies(self) -> dict[str, set[str]]:
         """Skill category -> competencies named by at least one check."""
+        return {skill: set(names) for skill, names in self._competencies.items()}
+
+    @cached_property
+    def _competencies(self) -> dict[str, frozenset[str]]:
         named: dict[str, set[str]] = {}
         for check in self.checks:
             if check.competency:
                 named.setdefault(check.skill, set()).add(check.competency)
-        return named
+        return {skill: frozenset(names) for skill, names in named.items()}
 
 
 def _literal(node: ast.expr) -> object:

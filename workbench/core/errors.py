@@ -50,6 +50,12 @@ class NotFoundError(WorkbenchError):
     exit_code = 2
 
 
+class UsageError(WorkbenchError):
+    """Options that cannot go together, or a command used the wrong way."""
+
+    exit_code = 2
+
+
 def line_of_key(text: str, key: str) -> int | None:
     """Best-effort line number of a dotted key's last part in TOML text (1-based)."""
     last = key.split(".")[-1]

@@ -47,6 +47,7 @@ class LabSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     format_version: Literal[1]
     id: str = Field(pattern=_ID_PATTERN)
+    version: int = Field(default=1, ge=1)  # bump when the grader changes what it checks or how it scores
     title: str = Field(min_length=1)
     summary: str = ""
     tags: tuple[str, ...] = Field(min_length=1)

@@ -12,7 +12,7 @@ from .errors import NotFoundError
 from .grading import EventCallback, GraderProcess, grade
 from .labs import Lab, get_lab, load_labs
 from .results import GradeResult
-from .skills import SkillScore, load_skill_matrix, skill_profile
+from .skills import LOW_EVIDENCE_POINTS, RecencyPolicy, SkillScore, load_skill_matrix, skill_profile
 from .workspace import Workspace
 
 
@@ -84,8 +84,21 @@ def check(workspace: Workspace, lab: Lab, on_event: EventCallback | None = None,
     if not workspace.is_started(lab.id):
         raise NotFoundError(f"lab '{lab.id}' is not started in {workspace.root}", hint=f"run 'workbench start {lab.id}'")
     result = grade(lab, workspace.lab_dir(lab.id), workspace_root=workspace.root, on_event=on_event, process=process)
-    workspace.progress.record_attempt(result)
+    workspace.progress.record_attempt(result, lab_version=lab.spec.version)
     return result
+
+
+def started_labs(workspace: Workspace) -> list[Lab]:
+    """Labs whose folder is in the workspace, in roadmap order."""
+    return [lab for lab in load_labs(workspace.settings.curriculum).values() if workspace.is_started(lab.id)]
+
+
+def check_all(workspace: Workspace, on_event: EventCallback | None = None) -> list[GradeResult]:
+    """Grade every started lab, in roadmap order, storing each result (`workbench check --all`)."""
+    labs = started_labs(workspace)
+    if not labs:
+        raise NotFoundError(f"no lab is started in {workspace.root}", hint="run 'workbench start LAB' first")
+    return [check(workspace, lab, on_event=on_event) for lab in labs]
 
 
 @dataclass(frozen=True)
@@ -125,18 +138,82 @@ def next_hint(workspace: Workspace, lab: Lab) -> HintReveal:
     return HintReveal(lab.id, new_index, for_check, [(i, hints[i - 1].text) for i in revealed], len(hints))
 
 
+def installed_versions(labs: dict[str, Lab]) -> dict[str, tuple[int, str]]:
+    """Lab id -> (installed version, installed grader SHA-256)."""
+    return {lab_id: (lab.spec.version, lab.grader_sha256()) for lab_id, lab in labs.items()}
+
+
+def recency_policy(workspace: Workspace | None) -> RecencyPolicy:
+    """The workspace's recency settings (defaults without a workspace)."""
+    if workspace is None:
+        return RecencyPolicy()
+    return RecencyPolicy(workspace.settings.stale_after_months, workspace.settings.decay_stale)
+
+
 def skills(workspace: Workspace | None) -> list[SkillScore]:
     """The learner's per-category proficiency (empty evidence without a workspace)."""
     curriculum = load_curriculum(workspace.settings.curriculum if workspace else "ai-engineer-2026")
-    evidence = workspace.progress.evidence() if workspace else {}
-    return skill_profile(load_skill_matrix(curriculum.skills), load_labs(curriculum.id), evidence)
+    labs = load_labs(curriculum.id)
+    evidence = workspace.progress.evidence(installed_versions(labs)) if workspace else {}
+    return skill_profile(load_skill_matrix(curriculum.skills), labs, evidence, recency=recency_policy(workspace))
+
+
+def outdated_labs(workspace: Workspace) -> list[Lab]:
+    """Labs whose evidence was graded only under an older lab version, in roadmap order."""
+    labs = load_labs(workspace.settings.curriculum)
+    evidence = workspace.progress.evidence(installed_versions(labs))
+    return [lab for lab_id, lab in labs.items() if lab_id in evidence and evidence[lab_id].older_version]
+
+
+@dataclass(frozen=True)
+class UpgradeOutcome:
+    """One lab re-graded (or not) under its installed version."""
+
+    lab: str
+    from_version: int | None
+    to_version: int
+    result: GradeResult | None
+    skipped: str | None = None
+
+
+def upgrade(workspace: Workspace, lab_ids: list[str] | None = None, on_event: EventCallback | None = None
+            ) -> list[UpgradeOutcome]:
+    """Re-grade the learner's current files of each lab whose evidence is from an older version
+    (or of the named labs). Earlier attempts stay in the history under their own version."""
+    labs = load_labs(workspace.settings.curriculum)
+    evidence = workspace.progress.evidence(installed_versions(labs))
+    targets = [get_lab(lab_id, workspace.settings.curriculum) for lab_id in lab_ids] if lab_ids else outdated_labs(workspace)
+    outcomes = []
+    for lab in targets:
+        previous = evidence[lab.id].version if lab.id in evidence else None
+        if not workspace.is_started(lab.id):
+            outcomes.append(UpgradeOutcome(lab.id, previous, lab.spec.version, None,
+                                           skipped=f"no files in {workspace.lab_dir(lab.id)}; 'workbench start {lab.id}'"))
+            continue
+        outcomes.append(UpgradeOutcome(lab.id, previous, lab.spec.version, check(workspace, lab, on_event=on_event)))
+    return outcomes
 
 
 def skill_rows(scores: list[SkillScore]) -> list[dict[str, Any]]:
-    """JSON-ready skill profile."""
-    return [{"id": s.category.id, "name": s.category.name, "tier": s.category.tier, "proficiency": s.proficiency,
-             "level": s.level, "evidence": [{"lab": lab, "credit": credit} for lab, credit in s.evidence],
-             "assessed_by": list(s.assessed_by)} for s in scores]
+    """JSON-ready skill profile: proficiency, level, the evidence behind it and how much."""
+    rows = []
+    for s in scores:
+        rows.append({
+            "id": s.category.id, "name": s.category.name, "tier": s.category.tier, "proficiency": s.proficiency,
+            "level": s.level, "capped_from": s.capped_from, "cap_reason": s.cap_reason,
+            "evidence": [{"lab": c.lab, "credit": c.credit, "attempted_points": c.attempted_points,
+                          "offered_points": c.offered_points, "last_recorded_at": c.last_recorded_at, "stale": c.stale,
+                          "older_version": c.older_version} for c in s.credits],
+            "assessed_by": list(s.assessed_by),
+            "evidence_volume": {"offered_points": s.offered_points, "attempted_points": s.attempted_points,
+                                "earned_points": s.earned_points, "low_evidence": s.low_evidence,
+                                "low_evidence_below": LOW_EVIDENCE_POINTS},
+            "competencies": [{"name": name, "assessed_by": list(labs)} for name, labs in s.competencies],
+            "unassessed_competencies": list(s.unassessed_competencies),
+            "stale": s.stale, "last_evidence_at": s.last_evidence_at,
+        })
+    return rows
 
 
-__all__ = ["HintReveal", "check", "lab_rows", "lab_status", "next_hint", "resolve_lab", "roadmap", "skill_rows", "skills"]
+__all__ = ["HintReveal", "UpgradeOutcome", "check", "check_all", "started_labs", "installed_versions", "lab_rows", "lab_status", "next_hint",
+           "outdated_labs", "recency_policy", "resolve_lab", "roadmap", "skill_rows", "skills", "upgrade"]

@@ -2,29 +2,33 @@
 
 Each grading attempt is written in one transaction after grading ends, so a run killed at any
 moment leaves the store as it was: no half-written attempt, no lost earlier result.
+
+Schema 2 adds the lab version each attempt was graded under (`attempts.lab_version`). A store of
+schema 1 is migrated in place when opened: its attempts keep every field and their version is
+unknown (NULL). Which attempts count for skills is decided by the grader hash (see `evidence`).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from .results import GradeResult
-from .skills import LabEvidence
+from .skills import CheckEvidence, LabEvidence
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS labs_started (lab_id TEXT PRIMARY KEY, started_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS attempts (
     id INTEGER PRIMARY KEY, lab_id TEXT NOT NULL, started_at TEXT NOT NULL, duration_s REAL NOT NULL,
     status TEXT NOT NULL, score REAL NOT NULL, points REAL NOT NULL, max_points REAL NOT NULL,
-    grader_sha256 TEXT NOT NULL, trusted INTEGER NOT NULL, result_json TEXT NOT NULL);
+    grader_sha256 TEXT NOT NULL, trusted INTEGER NOT NULL, result_json TEXT NOT NULL, lab_version INTEGER);
 CREATE INDEX IF NOT EXISTS attempts_lab ON attempts (lab_id);
 CREATE TABLE IF NOT EXISTS check_results (
     attempt_id INTEGER NOT NULL REFERENCES attempts (id), lab_id TEXT NOT NULL, task_id INTEGER NOT NULL,
@@ -56,7 +60,20 @@ class ProgressStore:
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._conn.executescript(_SCHEMA)
-        self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring an older store up to SCHEMA_VERSION without touching its rows."""
+        with self._transaction() as conn:
+            columns = {row["name"] for row in conn.execute("PRAGMA table_info(attempts)")}
+            if "lab_version" not in columns:
+                conn.execute("ALTER TABLE attempts ADD COLUMN lab_version INTEGER")
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    def schema_version(self) -> int:
+        """The schema version recorded in the store."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row["value"]) if row else 0
 
     def close(self) -> None:
         """Close the connection."""
@@ -79,16 +96,18 @@ class ProgressStore:
         with self._transaction() as conn:
             conn.execute("INSERT OR IGNORE INTO labs_started VALUES (?, ?)", (lab_id, now_iso()))
 
-    def record_attempt(self, result: GradeResult) -> int:
-        """Store one grading result and its checks atomically; returns the attempt id."""
+    def record_attempt(self, result: GradeResult, lab_version: int | None = None) -> int:
+        """Store one grading result and its checks atomically, with the lab version that graded
+        it; returns the attempt id."""
         recorded_at = now_iso()
         with self._transaction() as conn:
             conn.execute("INSERT OR IGNORE INTO labs_started VALUES (?, ?)", (result.lab, result.started_at))
             cursor = conn.execute(
                 "INSERT INTO attempts (lab_id, started_at, duration_s, status, score, points, max_points,"
-                " grader_sha256, trusted, result_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " grader_sha256, trusted, result_json, lab_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (result.lab, result.started_at, result.duration_s, result.status, result.score, result.points,
-                 result.max_points, result.grader_sha256, int(not result.warnings), json.dumps(result.to_dict())),
+                 result.max_points, result.grader_sha256, int(not result.warnings), json.dumps(result.to_dict()),
+                 lab_version),
             )
             attempt_id = int(cursor.lastrowid)
             conn.executemany(
@@ -164,7 +183,7 @@ class ProgressStore:
     def attempts(self) -> list[sqlite3.Row]:
         """Every attempt (id, lab, time, status, grader hash, trusted, model), oldest first."""
         return self._conn.execute(
-            "SELECT id, lab_id, started_at, status, grader_sha256, trusted,"
+            "SELECT id, lab_id, started_at, status, grader_sha256, trusted, lab_version,"
             " json_extract(result_json, '$.model') AS model,"
             " coalesce(json_extract(result_json, '$.sandbox'), 'none') AS sandbox FROM attempts ORDER BY id").fetchall()
 
@@ -188,26 +207,63 @@ class ProgressStore:
         rows = self._conn.execute("SELECT lab_id, MAX(gave_up) FROM solutions GROUP BY lab_id")
         return {row[0]: bool(row[1]) for row in rows}
 
-    def evidence(self) -> dict[str, LabEvidence]:
-        """Per lab: the learner's evidence for skill scoring."""
+    def evidence(self, installed: Mapping[str, tuple[int, str]] | None = None) -> dict[str, LabEvidence]:
+        """Per lab: the learner's evidence for skill scoring. `installed` maps a lab id to its
+        installed (version, grader SHA-256): the best checks then come from the attempts graded
+        by that grader, else (flagged `older_version`) from the newest earlier one."""
         hints = self.all_hints()
         solutions = self.solutions_viewed()
-        summary = self.lab_summary()
+        attempts: dict[str, list[sqlite3.Row]] = {}
+        for attempt in self.attempts():
+            if attempt["trusted"]:
+                attempts.setdefault(attempt["lab_id"], []).append(attempt)
+        checks_by_attempt: dict[int, list[sqlite3.Row]] = {}
+        for row in self.trusted_check_rows():
+            checks_by_attempt.setdefault(row["attempt_id"], []).append(row)
         evidence: dict[str, LabEvidence] = {}
-        for lab_id in summary.keys() | hints.keys() | solutions.keys():
-            checks = self.best_checks(lab_id)
+        for lab_id in attempts.keys() | hints.keys() | solutions.keys():
+            used, version, older = _evidence_attempts(attempts.get(lab_id, []), (installed or {}).get(lab_id))
+            best: dict[str, sqlite3.Row] = {}
+            for attempt in used:
+                for row in checks_by_attempt.get(attempt["id"], []):
+                    current = best.get(row["name"])
+                    if current is None or row["points"] > current["points"] or current["max_points"] != row["max_points"]:
+                        best[row["name"]] = row
             evidence[lab_id] = LabEvidence(
-                best_points={name: c["points"] for name, c in checks.items()},
-                max_points={name: c["max_points"] for name, c in checks.items()},
-                hints_revealed=hints.get(lab_id, 0),
-                gave_up=solutions.get(lab_id, False),
-                passed=bool(summary.get(lab_id, {}).get("passed")),
+                checks={name: CheckEvidence(name, row["skill"], row["points"], row["max_points"], row["recorded_at"])
+                        for name, row in best.items()},
+                hints_revealed=hints.get(lab_id, 0), gave_up=solutions.get(lab_id, False),
+                passed=any(a["status"] == "pass" for a in used), version=version, older_version=older,
             )
         return evidence
+
+    def versions_graded(self) -> dict[str, dict[int | None, int]]:
+        """lab id -> {lab version (None: before versions were recorded): attempts}."""
+        counts: dict[str, dict[int | None, int]] = {}
+        for row in self._conn.execute("SELECT lab_id, lab_version, COUNT(*) AS n FROM attempts GROUP BY lab_id, lab_version"):
+            counts.setdefault(row["lab_id"], {})[row["lab_version"]] = row["n"]
+        return counts
 
     def integrity_ok(self) -> bool:
         """SQLite's own consistency check."""
         return self._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def _evidence_attempts(attempts: list[sqlite3.Row], installed: tuple[int, str] | None
+                       ) -> tuple[list[sqlite3.Row], int | None, bool]:
+    """(attempts whose checks count, the lab version they were graded under, older than installed?).
+    The installed grader is recognised by its hash, so a grader changed without a version bump
+    never mixes its results with the earlier grader's. Without any attempt by it, the attempts
+    of the newest earlier grader count (by recorded version, then recency)."""
+    if installed is None:
+        return attempts, None, False
+    version, grader_sha256 = installed
+    current = [a for a in attempts if a["grader_sha256"] == grader_sha256]
+    if current or not attempts:
+        return current, version, False
+    newest = max(attempts, key=lambda a: (a["lab_version"] or 0, a["id"]))
+    group = [a for a in attempts if a["grader_sha256"] == newest["grader_sha256"] and a["lab_version"] == newest["lab_version"]]
+    return group, newest["lab_version"], True
 
 
 __all__ = ["ProgressStore", "now_iso"]

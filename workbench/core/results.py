@@ -35,6 +35,7 @@ class CheckResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     duration_s: float = 0.0
     required: bool = False
+    competency: str | None = None  # one of the skill category's competencies, when the check names one
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CheckResult:

@@ -6,10 +6,10 @@ Formula, version 2 (also printed by `workbench skills --explain`):
    competencies; its points count toward that category only. A lab's [skills] table is a
    summary of its checks, which `workbench dev verify` cross-checks.
 2. Per lab and category, share = sum(best points) / sum(points offered) over the lab's checks
-   naming the category, taking each check's best result over the attempts graded under the
-   lab's installed version. Attempts graded under an older version are kept in the history;
-   they count (flagged "older version") only while no attempt under the installed version
-   exists, and never add to it.
+   naming the category, taking each check's best result over the attempts graded by the
+   installed grader (recognised by its SHA-256; lab.toml's `version` labels it). Attempts by
+   an earlier grader stay in the history; they count (flagged "older version", on their own
+   checks' scale) only while the installed grader has graded nothing, and never add to it.
 3. Help costs credit for the whole lab: each revealed hint multiplies it by 0.9 (at most -30%
    in all), and a solution revealed before the lab was passed ("give up") halves it.
 4. A category's proficiency is 100 * sum(level * offered * share * help) / sum(level * offered)
@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import cache
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -115,12 +115,22 @@ class CheckEvidence:
     recorded_at: str | None = None
 
 
+class CheckLike(Protocol):
+    """What scoring reads of a check's best result (CheckEvidence, or a bundle's BundleCheck)."""
+
+    name: str
+    skill: str
+    points: float
+    max_points: float
+    recorded_at: str | None
+
+
 @dataclass
 class LabEvidence:
     """What a learner has shown in one lab: the best result per check, the help used, and the
     lab version the checks were graded under."""
 
-    checks: dict[str, CheckEvidence] = field(default_factory=dict)
+    checks: Mapping[str, CheckLike] = field(default_factory=dict)
     hints_revealed: int = 0
     gave_up: bool = False
     passed: bool = False
@@ -168,15 +178,17 @@ class RecencyPolicy:
 
     def is_stale(self, recorded_at: str | None) -> bool:
         """True when a timestamp lies before the cutoff (unknown dates are not stale)."""
-        if not recorded_at:
-            return False
-        try:
-            when = datetime.fromisoformat(recorded_at)
-        except ValueError:
-            return False
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        return when < self.cutoff()
+        return _is_before(recorded_at, self.cutoff())
+
+
+def _is_before(recorded_at: str | None, cutoff: datetime) -> bool:
+    if not recorded_at:
+        return False
+    try:
+        when = datetime.fromisoformat(recorded_at)
+    except ValueError:
+        return False
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)) < cutoff
 
 
 @dataclass(frozen=True)
@@ -248,19 +260,39 @@ def level_for(proficiency: float | None) -> str:
     return next((name for bound, name in LEVELS if proficiency >= bound), "none")
 
 
-def _share(evidence: LabEvidence, skill: str, offer: Inventory | None) -> tuple[float, float, float]:
-    """(share earned, points attempted, points earned) of one lab's checks naming `skill`."""
+_Tally = tuple[float, float, float, "str | None"]  # points offered, attempted, earned; newest recorded_at
+_NO_TALLY: _Tally = (0.0, 0.0, 0.0, None)
+
+
+def _tally(evidence: LabEvidence, offer: Inventory | None) -> dict[str, _Tally]:
+    """Skill -> tally of one lab's evidence. Under the installed version the grader's declared
+    checks are the scale (a check not graded counts 0; one it no longer has counts nothing);
+    an older version's checks are their own scale."""
+    checks = evidence.checks
     if offer is not None and offer.checks and not evidence.older_version:
-        caps = {c.name: c.points for c in offer.checks if c.skill == skill}
-        graded = {name: evidence.checks[name] for name in caps if name in evidence.checks}
-        earned = sum(min(check.points, caps[name]) for name, check in graded.items())
-        total = sum(caps.values())
-        attempted = sum(caps[name] for name in graded)
-    else:  # an older version's checks (or no readable grader): their own points are the scale
-        mine = [c for c in evidence.checks.values() if c.skill == skill]
-        earned = sum(min(c.points, c.max_points) for c in mine)
-        total = attempted = sum(c.max_points for c in mine)
-    return (earned / total if total > 0 else 0.0), attempted, earned
+        grouped = offer._grouped
+    else:
+        mine: dict[str, list[tuple[str, float]]] = {}
+        for check in checks.values():
+            mine.setdefault(check.skill, []).append((check.name, check.max_points))
+        grouped = tuple((skill, tuple(entries)) for skill, entries in mine.items())
+    tallies: dict[str, _Tally] = {}
+    for skill, entries in grouped:
+        total = attempted = earned = 0.0
+        last: str | None = None
+        for name, cap in entries:
+            total += cap
+            check = checks.get(name)
+            if check is None:
+                continue
+            attempted += cap
+            points = check.points
+            earned += points if points < cap else cap
+            recorded_at = check.recorded_at
+            if recorded_at and (last is None or recorded_at > last):
+                last = recorded_at
+        tallies[skill] = (total, attempted, earned, last)
+    return tallies
 
 
 def offers_for(labs: Mapping[str, Lab]) -> dict[str, Inventory]:
@@ -270,55 +302,86 @@ def offers_for(labs: Mapping[str, Lab]) -> dict[str, Inventory]:
     return {lab_id: lab_inventory(lab) for lab_id, lab in labs.items()}
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What the curriculum offers per category, the same for every learner."""
+
+    rows: dict[str, tuple[tuple[str, int, float], ...]]  # category -> (lab id, level, points offered)
+    competencies: dict[str, tuple[tuple[str, tuple[str, ...]], ...]]
+
+
+_PLANS: list[tuple[SkillMatrix, Mapping[str, Lab], Mapping[str, Inventory], _Plan]] = []
+
+
+def _plan(matrix: SkillMatrix, labs: Mapping[str, Lab], offers: Mapping[str, Inventory]) -> _Plan:
+    """The plan of these exact objects, built once (a team report scores 1,000s of members)."""
+    for known_matrix, known_labs, known_offers, plan in _PLANS:
+        if known_matrix is matrix and known_labs is labs and known_offers is offers:
+            return plan
+    rows: dict[str, list[tuple[str, int, float]]] = {}
+    for lab in labs.values():
+        offer = offers.get(lab.id)
+        for skill, points in (offer._points_by_skill.items() if offer is not None else ()):
+            if points > 0:
+                rows.setdefault(skill, []).append((lab.id, lab.spec.level, points))
+    competencies = {
+        category.id: tuple((name, tuple(lab_id for lab_id, _, _ in rows.get(category.id, ())
+                                        if name in offers[lab_id]._competencies.get(category.id, ())))
+                           for name in category.competencies)
+        for category in matrix.categories}
+    plan = _Plan({skill: tuple(entries) for skill, entries in rows.items()}, competencies)
+    _PLANS.insert(0, (matrix, labs, offers, plan))
+    del _PLANS[8:]
+    return plan
+
+
 def skill_profile(matrix: SkillMatrix, labs: Mapping[str, Lab], evidence: Mapping[str, LabEvidence],
                   offers: Mapping[str, Inventory] | None = None,
                   recency: RecencyPolicy | None = None) -> list[SkillScore]:
     """Per-category proficiency from evidence, in matrix order (see the module docstring).
     `offers` (lab id -> Inventory) defaults to reading each lab's grader."""
     offers = offers if offers is not None else offers_for(labs)
-    recency = recency or RecencyPolicy()
-    lab_points = {lab_id: offer.points_by_skill() for lab_id, offer in offers.items()}
-    named = {lab_id: offer.competencies() for lab_id, offer in offers.items()}
-    scores = []
-    for category in matrix.categories:
-        offered = earned = offered_points = attempted_points = earned_points = 0.0
-        credits: list[LabCredit] = []
-        assessed_by = []
-        for lab in labs.values():
-            points = lab_points.get(lab.id, {}).get(category.id, 0.0)
-            if points <= 0:
-                continue
-            assessed_by.append(lab.id)
-            offered += lab.spec.level * points
-            offered_points += points
-            lab_evidence = evidence.get(lab.id)
-            if lab_evidence is None:
-                continue
-            share, attempted, earned_here = _share(lab_evidence, category.id, offers.get(lab.id))
-            last = lab_evidence.last_recorded_at(category.id) or lab_evidence.last_recorded_at()
-            stale = recency.is_stale(last)
-            credit = share * lab_evidence.help_factor() * (STALE_DECAY if stale and recency.decay else 1.0)
-            earned += lab.spec.level * points * credit
-            attempted_points += attempted
-            earned_points += earned_here
-            credits.append(LabCredit(lab.id, round(credit, 4), attempted, points, last, stale, lab_evidence.older_version))
-        proficiency = round(100 * earned / offered, 1) if offered else None
-        level, capped_from, cap_reason = level_for(proficiency), None, None
-        competencies = tuple((name, tuple(lab_id for lab_id in assessed_by if name in named[lab_id].get(category.id, ())))
-                             for name in category.competencies)
-        if level == "expert":
-            if attempted_points < LOW_EVIDENCE_POINTS:
-                capped_from, cap_reason = level, f"low evidence ({attempted_points:g} of {LOW_EVIDENCE_POINTS:g} points)"
-            elif any(not labs_naming for _, labs_naming in competencies):
-                missing = [name for name, labs_naming in competencies if not labs_naming]
-                capped_from, cap_reason = level, "not assessed: " + ", ".join(missing)
-            if capped_from:
-                level = "advanced"
-        scores.append(SkillScore(
-            category, proficiency, level, tuple((c.lab, c.credit) for c in credits), tuple(assessed_by), tuple(credits),
-            round(offered_points, 4), round(attempted_points, 4), round(earned_points, 4), competencies,
-            capped_from, cap_reason))
-    return scores
+    plan = _plan(matrix, labs, offers)
+    cutoff = (recency or RecencyPolicy()).cutoff()
+    decay = bool(recency and recency.decay)
+    tallies = {lab_id: _tally(lab_evidence, offers.get(lab_id)) for lab_id, lab_evidence in evidence.items()}
+    return [_score(category, plan, evidence, tallies, cutoff, decay) for category in matrix.categories]
+
+
+def _score(category: SkillCategory, plan: _Plan, evidence: Mapping[str, LabEvidence],
+           tallies: dict[str, dict[str, _Tally]], cutoff: datetime, decay: bool) -> SkillScore:
+    offered = earned = offered_points = attempted_points = earned_points = 0.0
+    credits: list[LabCredit] = []
+    rows = plan.rows.get(category.id, ())
+    for lab_id, level, points in rows:
+        offered += level * points
+        offered_points += points
+        lab_evidence = evidence.get(lab_id)
+        if lab_evidence is None:
+            continue
+        total, attempted, earned_here, last = tallies[lab_id].get(category.id, _NO_TALLY)
+        share = earned_here / total if total > 0 else 0.0
+        last = last or lab_evidence.last_recorded_at()
+        stale = _is_before(last, cutoff)
+        credit = share * lab_evidence.help_factor() * (STALE_DECAY if stale and decay else 1.0)
+        earned += level * points * credit
+        attempted_points += attempted
+        earned_points += earned_here
+        credits.append(LabCredit(lab_id, round(credit, 4), attempted, points, last, stale, lab_evidence.older_version))
+    proficiency = round(100 * earned / offered, 1) if offered else None
+    level_name, capped_from, cap_reason = level_for(proficiency), None, None
+    competencies = plan.competencies[category.id]
+    if level_name == "expert":
+        missing = [name for name, labs_naming in competencies if not labs_naming]
+        if attempted_points < LOW_EVIDENCE_POINTS:
+            capped_from, cap_reason = level_name, f"low evidence ({attempted_points:g} of {LOW_EVIDENCE_POINTS:g} points)"
+        elif missing:
+            capped_from, cap_reason = level_name, "not assessed: " + ", ".join(missing)
+        if capped_from:
+            level_name = "advanced"
+    return SkillScore(category, proficiency, level_name, tuple((c.lab, c.credit) for c in credits),
+                      tuple(lab_id for lab_id, _, _ in rows), tuple(credits), round(offered_points, 4),
+                      round(attempted_points, 4), round(earned_points, 4), competencies, capped_from, cap_reason)
 
 
 __all__ = [

@@ -15,7 +15,10 @@ Which bundles count (the duplicate rule):
    only feed the trends.
 
 Every member is scored again from their verified checks with the installed curriculum, so the
-whole team is measured by one formula (see workbench.core.skills).
+whole team is measured by one formula (see workbench.core.skills): per check and its skill, with
+the evidence volume behind each figure ("low evidence"), how recent it is (stale after
+`stale_after_months`, counted from the report's date), and the competencies of the matrix that
+no lab's checks assess yet.
 
 Privacy: with `anonymize`, no member is named (no heatmap, trends, member list or rejected file
 names) and every figure computed over fewer than `min_group` members is hidden.
@@ -45,7 +48,15 @@ from .bundle import (
 from .curriculum import DEFAULT_CURRICULUM, load_curriculum
 from .errors import DataError, NotFoundError, line_of_key
 from .resources import curricula_dir
-from .skills import TIER_ORDER, Tier
+from .skills import (
+    LOW_EVIDENCE_POINTS,
+    SCORING_VERSION,
+    STALE_AFTER_MONTHS,
+    TIER_ORDER,
+    RecencyPolicy,
+    SkillScore,
+    Tier,
+)
 from .tomlfile import read_toml, validate
 
 DEFAULT_PROFILES = "profiles-2026"
@@ -119,8 +130,16 @@ class LevelCount(BaseModel):
     share: float
 
 
+class CompetencyCoverage(BaseModel):
+    """One competency of a category and the labs whose checks name it (none: not assessed yet)."""
+
+    name: str
+    assessed_by: list[str]
+
+
 class CategoryReadiness(BaseModel):
-    """The team in one skill category, against the level its tier asks for."""
+    """The team in one skill category, against the level its tier asks for, with the evidence
+    behind the figures."""
 
     id: str
     name: str
@@ -133,6 +152,12 @@ class CategoryReadiness(BaseModel):
     members_at_target: int | None = None
     share_at_target: float | None = None
     median_proficiency: float | None = None
+    offered_points: float = 0.0
+    competencies: list[CompetencyCoverage] = []
+    unassessed_competencies: list[str] = []
+    median_attempted_points: float | None = None
+    members_low_evidence: int | None = None
+    members_stale: int | None = None
 
 
 class Requirement(BaseModel):
@@ -178,6 +203,9 @@ class HeatCell(BaseModel):
     category: str
     proficiency: float | None
     level: str
+    attempted_points: float | None = None
+    low_evidence: bool = False
+    stale: bool = False
 
 
 class HeatRow(BaseModel):
@@ -210,7 +238,7 @@ class CheckRate(BaseModel):
 
 
 class LabCompletion(BaseModel):
-    """Members who started and passed one lab."""
+    """Members who started and passed one lab, and the lab-version mix of their evidence."""
 
     lab: str
     title: str
@@ -219,6 +247,8 @@ class LabCompletion(BaseModel):
     passed: int | None
     completion: float | None
     hidden: bool = False
+    version: int = 1
+    members_on_older_version: int | None = None
 
 
 class GapLab(BaseModel):
@@ -256,6 +286,25 @@ class Trend(BaseModel):
     name: str
     points: list[TrendPoint]
     change: dict[str, float]
+
+
+class StaleMember(BaseModel):
+    """A member whose newest evidence in some categories was graded before the stale cutoff."""
+
+    member_id: str
+    name: str
+    categories: list[str]
+    last_evidence_at: dict[str, str]
+
+
+class Scoring(BaseModel):
+    """How members were scored: the formula version, the evidence volume called low, and when
+    evidence counts as stale."""
+
+    version: int
+    low_evidence_points: float
+    stale_after_months: int
+    stale_before: str
 
 
 class Member(BaseModel):
@@ -303,6 +352,7 @@ class TeamReport(BaseModel):
     min_group: int
     trusted_keys: bool
     summary: Summary
+    scoring: Scoring
     tiers: list[TierSummary]
     categories: list[CategoryReadiness]
     profiles: list[ProfileReadiness]
@@ -311,6 +361,7 @@ class TeamReport(BaseModel):
     labs: list[LabCompletion]
     gaps: list[Gap]
     trends: list[Trend]
+    staleness: list[StaleMember]
     members: list[Member]
     rejected: list[RejectedBundle]
 
@@ -397,16 +448,27 @@ def _labs_passed(bundle: VerifiedBundle) -> int:
     return sum(1 for lab in bundle.payload.labs if lab.passed)
 
 
+def _scores(bundle: VerifiedBundle, state: InstalledState) -> dict[str, SkillScore]:
+    from .bundle import derive_scores
+
+    scores = bundle.scores or tuple(derive_scores(bundle.payload.labs, state))
+    return {score.category.id: score for score in scores}
+
+
 def _categories(state: InstalledState, profiles: ProfileSet, levels: list[dict[str, tuple[float | None, str]]],
-                hide: bool) -> list[CategoryReadiness]:
+                details: list[dict[str, SkillScore]], stale: list[set[str]], hide: bool) -> list[CategoryReadiness]:
     rows = []
     members = len(levels)
+    coverage = {score.category.id: score for score in _coverage(state)}
     for category in sorted(state.matrix.categories, key=lambda c: TIER_ORDER[c.tier]):
         target = profiles.tier_targets[category.tier]
-        assessed_by = [lab.id for lab in state.labs.values() if lab.spec.skills.get(category.id)]
-        row = CategoryReadiness(id=category.id, name=category.name, tier=category.tier, target_level=target,
-                                assessed_by=assessed_by, status="not assessed")
-        if assessed_by:
+        offer = coverage[category.id]
+        row = CategoryReadiness(
+            id=category.id, name=category.name, tier=category.tier, target_level=target, assessed_by=list(offer.assessed_by),
+            status="not assessed", offered_points=offer.offered_points,
+            competencies=[CompetencyCoverage(name=name, assessed_by=list(labs)) for name, labs in offer.competencies],
+            unassessed_competencies=list(offer.unassessed_competencies))
+        if offer.assessed_by:
             if hide:
                 row.status, row.hidden = "hidden", True
             else:
@@ -417,9 +479,26 @@ def _categories(state: InstalledState, profiles: ProfileSet, levels: list[dict[s
                               for name in LEVEL_NAMES]
                 row.members_at_target, row.share_at_target = at_target, _share(at_target, members)
                 row.median_proficiency = round(statistics.median(values), 1) if values else None
+                attempted = [detail[category.id].attempted_points for detail in details]
+                row.median_attempted_points = round(statistics.median(attempted), 1) if attempted else None
+                row.members_low_evidence = sum(1 for detail in details if detail[category.id].low_evidence)
+                row.members_stale = sum(1 for member_stale in stale if category.id in member_stale)
                 row.status = _status(row.share_at_target, profiles)
         rows.append(row)
     return rows
+
+
+def _coverage(state: InstalledState) -> tuple[SkillScore, ...]:
+    """Per category with no evidence: what the curriculum offers (labs, points, competencies)."""
+    from .skills import skill_profile
+
+    return tuple(skill_profile(state.matrix, state.labs, {}, state.offers))
+
+
+def _stale_categories(details: dict[str, SkillScore], recency: RecencyPolicy) -> set[str]:
+    """Categories whose newest evidence (every lab behind them) was graded before the cutoff."""
+    return {cid for cid, score in details.items()
+            if score.credits and all(recency.is_stale(credit.last_recorded_at) for credit in score.credits)}
 
 
 def _tiers(categories: list[CategoryReadiness]) -> list[TierSummary]:
@@ -439,7 +518,7 @@ def _meets(member: dict[str, tuple[float | None, str]], category: str, min_level
 
 def _profiles(state: InstalledState, profiles: ProfileSet, current: list[VerifiedBundle],
               levels: list[dict[str, tuple[float | None, str]]], hide: bool, anonymize: bool) -> list[ProfileReadiness]:
-    assessed_ids = {c for lab in state.labs.values() for c in lab.spec.skills}
+    assessed_ids = {c for offer in state.offers.values() for c in offer.points_by_skill()}
     rows = []
     for profile in profiles.profiles:
         requirements = []
@@ -466,16 +545,30 @@ def _profiles(state: InstalledState, profiles: ProfileSet, current: list[Verifie
 
 
 def _heatmap(current: list[VerifiedBundle], levels: list[dict[str, tuple[float | None, str]]],
+             details: list[dict[str, SkillScore]], stale: list[set[str]],
              categories: list[CategoryReadiness], profile_rows: list[ProfileReadiness]) -> Heatmap:
     shown = [c.id for c in categories if c.status != "not assessed"]
     scored = [p for p in profile_rows if p.members_ready is not None]
     rows = []
-    for bundle, member in zip(current, levels, strict=True):
+    for bundle, member, detail, member_stale in zip(current, levels, details, stale, strict=True):
         rows.append(HeatRow.model_construct(  # built from verified data: no need to validate 1,000s of cells again
             member_id=bundle.learner_id, name=bundle.payload.learner.name, labs_passed=_labs_passed(bundle),
             profiles_met=[p.id for p in scored if all(_meets(member, r.category, r.min_level) for r in p.requirements if r.assessed)],
-            cells=[HeatCell.model_construct(category=cid, proficiency=member[cid][0], level=member[cid][1]) for cid in shown]))
+            cells=[HeatCell.model_construct(category=cid, proficiency=member[cid][0], level=member[cid][1],
+                                            attempted_points=detail[cid].attempted_points, low_evidence=detail[cid].low_evidence,
+                                            stale=cid in member_stale) for cid in shown]))
     return Heatmap(categories=shown, rows=rows)
+
+
+def _staleness(current: list[VerifiedBundle], details: list[dict[str, SkillScore]], stale: list[set[str]],
+               order: list[str]) -> list[StaleMember]:
+    rows = []
+    for bundle, detail, member_stale in zip(current, details, stale, strict=True):
+        if member_stale:
+            categories = [cid for cid in order if cid in member_stale]
+            rows.append(StaleMember(member_id=bundle.learner_id, name=bundle.payload.learner.name, categories=categories,
+                                    last_evidence_at={cid: detail[cid].last_evidence_at or "" for cid in categories}))
+    return rows
 
 
 def _checks(state: InstalledState, current: list[VerifiedBundle], anonymize: bool, min_group: int) -> list[CheckRate]:
@@ -507,9 +600,10 @@ def _labs(state: InstalledState, current: list[VerifiedBundle], hide: bool) -> l
         entries = [entry for b in current for entry in b.payload.labs if entry.id == lab.id]
         started = sum(1 for e in entries if e.attempts or e.started_at)
         passed = sum(1 for e in entries if e.passed)
+        older = sum(1 for e in entries if e.older_version_attempts and not e.attempts)
         rows.append(LabCompletion(lab=lab.id, title=lab.spec.title, level=lab.spec.level, started=None if hide else started,
                                   passed=None if hide else passed, completion=None if hide else _share(passed, len(current)),
-                                  hidden=hide))
+                                  hidden=hide, version=lab.spec.version, members_on_older_version=None if hide else older))
     return rows
 
 
@@ -554,29 +648,37 @@ def _trends(current: list[VerifiedBundle], older: dict[str, list[VerifiedBundle]
 
 def build_report(results: Sequence[VerifiedBundle | Rejection], state: InstalledState, *, files: int,
                  anonymize: bool = False, min_group: int = 5, trusted_keys: bool = False, title: str | None = None,
-                 generated_at: str | None = None, profiles_id: str = DEFAULT_PROFILES) -> TeamReport:
+                 generated_at: str | None = None, profiles_id: str = DEFAULT_PROFILES,
+                 stale_after_months: int = STALE_AFTER_MONTHS) -> TeamReport:
     """Aggregate verification results into the report model."""
     profiles = load_profiles(profiles_id)
     current, older, rejected = select_bundles(results)
+    generated_at = generated_at or datetime.now(timezone.utc).isoformat(timespec="seconds")
+    recency = RecencyPolicy(stale_after_months, now=datetime.fromisoformat(generated_at))
     levels = [_levels(b) for b in current]
+    details = [_scores(b, state) for b in current]
+    stale = [_stale_categories(detail, recency) for detail in details]
     hide = anonymize and len(current) < min_group
-    categories = _categories(state, profiles, levels, hide)
+    categories = _categories(state, profiles, levels, details, stale, hide)
     profile_rows = _profiles(state, profiles, current, levels, hide, anonymize)
     shown = [c.id for c in categories if c.status != "not assessed"]
     curriculum = load_curriculum(state.curriculum_id)
     return TeamReport(
         title=title or f"Team readiness — {curriculum.title}",
-        generated_at=generated_at or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        generated_at=generated_at,
         curriculum={"id": curriculum.id, "title": curriculum.title, "version": curriculum.version},
         skills_matrix={"id": state.matrix.id, "title": state.matrix.title, "version": state.matrix.version},
         profiles_id=profiles.id, anonymized=anonymize, min_group=min_group, trusted_keys=trusted_keys,
         summary=Summary(files=files, members=len(current), older_bundles=sum(len(v) for v in older.values()),
                         rejected=len(rejected), rejected_by_reason=dict(sorted(Counter(r.reason for r in rejected).items()))),
+        scoring=Scoring(version=SCORING_VERSION, low_evidence_points=LOW_EVIDENCE_POINTS,
+                        stale_after_months=stale_after_months, stale_before=recency.cutoff().isoformat(timespec="seconds")),
         tiers=_tiers(categories), categories=categories, profiles=profile_rows,
-        heatmap=None if anonymize else _heatmap(current, levels, categories, profile_rows),
+        heatmap=None if anonymize else _heatmap(current, levels, details, stale, categories, profile_rows),
         checks=_checks(state, current, anonymize, min_group), labs=_labs(state, current, hide),
         gaps=_gaps(state, categories, current, levels, hide),
         trends=[] if anonymize else _trends(current, older, shown),
+        staleness=[] if anonymize else _staleness(current, details, stale, shown),
         members=[] if anonymize else [
             Member(id=b.learner_id, name=b.payload.learner.name, key=b.fingerprint, exported_at=b.payload.exported_at.isoformat(),
                    source=b.source, older_bundles=len(older.get(b.learner_id, []))) for b in current],
@@ -587,7 +689,8 @@ def build_report(results: Sequence[VerifiedBundle | Rejection], state: Installed
 
 def team_report(paths: Sequence[Path], *, curriculum_id: str = DEFAULT_CURRICULUM, trusted_keys: Path | None = None,
                 anonymize: bool = False, min_group: int = 5, title: str | None = None, generated_at: str | None = None,
-                exclude: Path | None = None, profiles_id: str = DEFAULT_PROFILES) -> TeamReport:
+                exclude: Path | None = None, profiles_id: str = DEFAULT_PROFILES,
+                stale_after_months: int = STALE_AFTER_MONTHS) -> TeamReport:
     """Read, verify and aggregate bundles from files and folders into a TeamReport."""
     files = collect_bundle_files(paths, exclude)
     if not files:
@@ -597,7 +700,8 @@ def team_report(paths: Sequence[Path], *, curriculum_id: str = DEFAULT_CURRICULU
     trusted = load_trusted_keys(trusted_keys) if trusted_keys else None
     results = [verify_file(path, state, trusted, source) for path, source in files]
     return build_report(results, state, files=len(files), anonymize=anonymize, min_group=min_group,
-                        trusted_keys=trusted is not None, title=title, generated_at=generated_at, profiles_id=profiles_id)
+                        trusted_keys=trusted is not None, title=title, generated_at=generated_at, profiles_id=profiles_id,
+                        stale_after_months=stale_after_months)
 
 
 __all__ = [

@@ -1,5 +1,7 @@
 """Authoring check: a lab's starter must fail, its solution score full marks, and every mutant
-(labs/<id>/mutants/<name>/, a wrong solution with a one-line DEFECT.txt) must fail."""
+(labs/<id>/mutants/<name>/, a wrong solution with a one-line DEFECT.txt) must fail. The checks
+a grading run collects must match what the grader's markers declare (workbench.core.checks):
+known skills and competencies, and a [skills] table that summarises them."""
 
 from __future__ import annotations
 
@@ -9,9 +11,12 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .checks import inventory_problems, lab_inventory
+from .curriculum import DEFAULT_CURRICULUM, load_curriculum
 from .grading import EventCallback, grade
 from .labs import Lab
 from .results import GradeResult
+from .skills import load_skill_matrix
 
 
 @dataclass
@@ -38,11 +43,12 @@ class VerifyOutcome:
     starter: GradeResult
     solution: GradeResult
     mutants: list[MutantOutcome] = field(default_factory=list)
+    declared: list[str] = field(default_factory=list)
 
     @property
     def problems(self) -> list[str]:
         """What breaks the invariant (empty when the lab is sound)."""
-        problems = []
+        problems = list(self.declared)
         for mutant in self.mutants:
             if not mutant.defect:
                 problems.append(f"mutant {mutant.name} has no DEFECT.txt saying which requirement it breaks")
@@ -92,7 +98,7 @@ def verify_lab(lab: Lab, on_event: EventCallback | None = None, model: str | Non
     """Grade the starter, the solution and (with `mutants`) every mutant of one lab."""
     starter = grade_copy(lab, lab.starter_dir, on_event, model)
     solution = grade_copy(lab, lab.solution_dir, on_event, model)
-    outcome = VerifyOutcome(lab.id, starter, solution)
+    outcome = VerifyOutcome(lab.id, starter, solution, declared=declared_check_problems(lab, solution))
     for folder in lab.mutants() if mutants else []:
         defect_file = folder / "DEFECT.txt"
         defect = defect_file.read_text("utf-8").strip().splitlines()[0] if defect_file.is_file() else ""
@@ -101,4 +107,22 @@ def verify_lab(lab: Lab, on_event: EventCallback | None = None, model: str | Non
     return outcome
 
 
-__all__ = ["MutantOutcome", "VerifyOutcome", "grade_copy", "verify_lab"]
+def declared_check_problems(lab: Lab, graded: GradeResult | None = None) -> list[str]:
+    """Problems with a lab's checks as declared (unknown skill or competency, [skills] out of
+    line with the checks' points) and, given a grading run, where the run's checks differ."""
+    problems = []
+    matrix = load_skill_matrix(load_curriculum(DEFAULT_CURRICULUM).skills)
+    for problem in inventory_problems(lab, matrix):
+        problems.append(f"graders/{lab.id}: {problem}")
+    if graded is not None and graded.tests:
+        declared = [(c.name, c.skill, c.points, c.competency) for c in lab_inventory(lab).checks]
+        collected = [(t.name, t.skill, t.max_points, t.competency) for t in sorted(graded.tests, key=lambda t: t.task_id)]
+        if declared != collected:
+            missing = [d[0] for d in declared if d not in collected]
+            extra = [c[0] for c in collected if c not in declared]
+            problems.append(f"graders/{lab.id}: the checks a run collects differ from the markers read statically"
+                            f" (only declared: {missing or '-'}; only collected: {extra or '-'})")
+    return problems
+
+
+__all__ = ["MutantOutcome", "VerifyOutcome", "declared_check_problems", "grade_copy", "verify_lab"]

@@ -31,6 +31,8 @@ class WorkspaceSettings(BaseModel):
     curriculum: str = DEFAULT_CURRICULUM
     learner_id: str
     created_at: str
+    stale_after_months: int = Field(default=12, ge=1, le=120)  # evidence older than this is flagged stale
+    decay_stale: bool = False  # also count stale evidence at half weight
 
 
 @dataclass

@@ -100,25 +100,42 @@ class SkillsScreen(Screen[None]):
 
 
 def _evidence_text(score: SkillScore, lab_rows: dict[str, dict[str, Any]], workspace: Any) -> Text:
+    from workbench.core.skills import LOW_EVIDENCE_POINTS
+
     category = score.category
     text = Text(category.name, style="bold")
     text.append(f"  {category.tier}", style=TIER_STYLE.get(category.tier, ""))
     text.append(f"  {score.level}" + (f" ({score.proficiency:.1f})" if score.proficiency is not None else ""))
+    if score.capped_from:
+        text.append(f"  capped from {score.capped_from}: {score.cap_reason}", style="yellow")
     text.append(f"\n{category.indicator}\n", style="dim italic")
     if not score.assessed_by:
-        text.append("No lab assesses this skill yet.", style="dim")
-        return text
-    credits = dict(score.evidence)
+        text.append("No lab assesses this skill yet.\n", style="dim")
+    else:
+        text.append(f"Evidence: {score.attempted_points:g} of {score.offered_points:g} points attempted")
+        if score.low_evidence:
+            text.append(f" (low evidence: below {LOW_EVIDENCE_POINTS:g})", style="yellow")
+        if score.stale:
+            text.append(f" (stale: newest {score.last_evidence_at[:10] if score.last_evidence_at else '?'})", style="magenta")
+        text.append("\n")
+    credits = {credit.lab: credit for credit in score.credits}
     for lab_id in score.assessed_by:
         row = lab_rows.get(lab_id, {"title": lab_id})
-        if lab_id not in credits:
+        credit = credits.get(lab_id)
+        if credit is None:
             text.append(f"○ {row['title']}: not tried yet\n", style="dim")
             continue
-        text.append(f"● {row['title']}: credit {credits[lab_id]:.0%}\n")
+        flags = "".join([" · stale" if credit.stale else "", " · older lab version" if credit.older_version else ""])
+        text.append(f"● {row['title']}: credit {credit.credit:.0%} on {credit.offered_points:g} pts{flags}\n")
         checks = workspace.progress.best_checks(lab_id) if workspace is not None else {}
         for name, check in sorted(checks.items(), key=lambda item: item[1]["task_id"]):
+            if check["skill"] != category.id:
+                continue
             mark = "✓" if check["points"] >= check["max_points"] else "✗"
-            other_skill = check["skill"] != category.id
-            text.append(f"  {mark} {check['points']:g}/{check['max_points']:g} {name}"
-                        + (f" [{check['skill']}]" if other_skill else "") + "\n", style="dim" if other_skill else "")
+            text.append(f"  {mark} {check['points']:g}/{check['max_points']:g} {name}\n")
+    text.append("Competencies: ", style="bold")
+    for index, (name, labs) in enumerate(score.competencies):
+        text.append(("" if index == 0 else " · ") + ("✓ " if labs else "○ ") + name, style="" if labs else "dim")
+    if score.unassessed_competencies:
+        text.append(f"\n{len(score.unassessed_competencies)} not assessed by any check yet.", style="dim")
     return text

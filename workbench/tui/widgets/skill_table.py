@@ -11,7 +11,8 @@ from textual.widgets import DataTable
 if TYPE_CHECKING:
     from workbench.core.skills import SkillScore
 
-BAR_WIDTH = 12
+BAR_WIDTH = 8
+NAME_WIDTH = 25
 TIER_STYLE = {"critical": "bold", "high": "yellow", "emerging": "cyan"}
 LEVEL_STYLE = {"none": "dim", "beginner": "red", "intermediate": "yellow", "advanced": "green", "expert": "bold green",
                "not assessed": "dim"}
@@ -25,6 +26,18 @@ def proficiency_bar(proficiency: float | None, level: str, width: int = BAR_WIDT
     text = Text("█" * filled, style=LEVEL_STYLE.get(level, ""))
     text.append("░" * (width - filled), style="dim")
     text.append(f" {proficiency:5.1f}")
+    return text
+
+
+def evidence_cell(score: SkillScore) -> Text:
+    """'12/37 pts', dim; 'low' and 'stale' flags in colour."""
+    if score.proficiency is None:
+        return Text("-", style="dim")
+    text = Text(f"{score.attempted_points:g}/{score.offered_points:g}", style="dim")
+    if score.low_evidence:
+        text.append(" low", style="yellow")
+    if score.stale:
+        text.append(" stale", style="magenta")
     return text
 
 
@@ -42,7 +55,8 @@ class SkillTable(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
 
     def on_mount(self) -> None:
-        self.add_columns("Skill", "Tier", "Proficiency", "Level")
+        self.add_column("Skill", width=NAME_WIDTH)
+        self.add_columns("Tier", "Proficiency", "Level", "Evidence")
 
     def set_scores(self, scores: list[SkillScore]) -> None:
         """Show one row per category, keeping the cursor where it was."""
@@ -51,9 +65,11 @@ class SkillTable(DataTable):
         for score in scores:
             category = score.category
             tier = category.tier.upper() if category.tier == "critical" else category.tier
-            self.add_row(category.name, Text(tier, style=TIER_STYLE.get(category.tier, "")),
+            name = category.name if len(category.name) <= NAME_WIDTH else category.name[: NAME_WIDTH - 1] + "…"
+            self.add_row(name, Text(tier, style=TIER_STYLE.get(category.tier, "")),
                          proficiency_bar(score.proficiency, score.level),
-                         Text(score.level, style=LEVEL_STYLE.get(score.level, "")), key=category.id)
+                         Text(score.level + ("*" if score.capped_from else ""), style=LEVEL_STYLE.get(score.level, "")),
+                         evidence_cell(score), key=category.id)
         if scores:
             self.move_cursor(row=min(row, len(scores) - 1))
 
