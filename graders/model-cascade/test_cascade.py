@@ -26,12 +26,13 @@ from _cascade_data import (
 
 MAX_ESCALATION = 0.45      # share of digit requests the cascade may send to the ensemble
 MAX_ACCURACY_DROP = 0.005  # cascade accuracy >= ensemble accuracy - 0.5 point (held-out)
-RESAMPLES = 10             # dev/test splits of the held-out pool, averaged
+RESAMPLES = 30             # dev/test splits of the held-out pool (fresh every run), averaged
 SHORTLIST = 20             # chunks MiniLM may score per query
-HIT_AT_5_MIN = 0.90
-DIGITS_REDUCTION_MIN = 0.70    # reference: 0.756 (mean of the splits)
+N_QUERIES = 160            # held-out questions over the 400-chunk corpus (fresh every run)
+HIT_AT_5_MIN = 0.90        # reference: 0.962 mean, 0.912 worst over 15 corpora of 80 questions
+HIT_AT_1_MIN = 0.50        # reference: 0.70 mean (WordLlama alone 0.41): "best first" is part of the contract
+DIGITS_REDUCTION_MIN = 0.65     # reference: 0.723 mean, 0.687 worst over 150 runs of 30 splits
 RETRIEVAL_REDUCTION_MIN = 0.90  # reference: 0.947
-CORPUS_SEED = 20260417
 
 
 def _call(what: str, function, *args, **kwargs):
@@ -77,14 +78,14 @@ class DigitRun:
 
 
 @pytest.fixture(scope="session")
-def digit_runs(learner) -> list[DigitRun]:
-    """RESAMPLES dev/test splits of the pool: threshold on dev, cascade served on test."""
+def digit_runs(learner, seed) -> list[DigitRun]:
+    """RESAMPLES dev/test splits of the pool (fresh every run): threshold on dev, cascade served on test."""
     models = load_digit_models()
     X, y = digits_xy()
     Xp, yp = X[models.pool], y[models.pool]
     runs = []
-    for seed in range(RESAMPLES):
-        order = np.random.default_rng(7000 + seed).permutation(len(yp))
+    for split in range(RESAMPLES):
+        order = np.random.default_rng([seed, split]).permutation(len(yp))
         dev, test = order[: len(yp) // 2], order[len(yp) // 2:]
         threshold = float(_call("choose_threshold", learner.choose_threshold, models.cheap(Xp[dev]),
                                 models.expensive(Xp[dev]), yp[dev], max_escalation=MAX_ESCALATION))
@@ -102,33 +103,52 @@ def digit_runs(learner) -> list[DigitRun]:
     return runs
 
 
-@pytest.mark.check(skill="cloud", points=1, hint=1)
+@pytest.mark.check(skill="cloud", points=1, hint=1, required=True)
 def test_ledger_prices_and_totals(learner, record_metric):
-    """The ledger prices each model's items with the lab's unit costs"""
+    """The ledger prices each model's items with the lab's unit costs, rejects bad charges and starts empty"""
     ledger = _call("Ledger()", learner.Ledger)
     for model, items in (("logreg", 3), ("minilm", 2), ("logreg", 0), ("mlp_ensemble", 5), ("wordllama", 11), ("logreg", 4)):
-        _call(f"charge({model!r}, {items})", ledger.charge, model, items)
+        cost = _call(f"charge({model!r}, {items})", ledger.charge, model, items)
+        assert cost is not None and math.isclose(float(cost), items * COSTS[model]), (
+            f"Ledger().charge({model!r}, {items}) returned {cost!r}; it returns what the items cost: "
+            f"{items} x {COSTS[model]} = {items * COSTS[model]}")
     items = {"logreg": 7, "minilm": 2, "mlp_ensemble": 5, "wordllama": 11}
     totals = {model: n * COSTS[model] for model, n in items.items()}
     got_items, got_totals = _call("items()", ledger.items), _call("totals()", ledger.totals)
-    assert _same_items(got_items, items), f"items() = {got_items}, expected {items}"
-    assert _same_items(got_totals, totals), (f"totals() = {got_totals}, expected {totals} "
+    assert _same_items(got_items, items), f"Ledger: items() = {got_items}, expected {items}"
+    assert _same_items(got_totals, totals), (f"Ledger: totals() = {got_totals}, expected {totals} "
                                              f"(units per item: {COSTS})")
     total = float(_call("total()", ledger.total))
     record_metric("total", total)
-    assert math.isclose(total, sum(totals.values())), f"total() = {total}, expected {sum(totals.values())}"
-    for bad, args, why in (("unknown model", ("gpt-9", 1), "a model without a price"),
-                           ("negative count", ("logreg", -2), "a negative item count")):
-        with pytest.raises((KeyError, ValueError)):
+    assert math.isclose(total, sum(totals.values())), f"Ledger: total() = {total}, expected {sum(totals.values())}"
+    for error, args, why in ((KeyError, ("gpt-9", 1), "a model without a price"),
+                             (ValueError, ("logreg", -2), "a negative item count")):
+        try:
             ledger.charge(*args)
-            pytest.fail(f"charge{args} was accepted: a ledger must reject {why} ({bad}) with KeyError or ValueError",
-                        pytrace=False)
-    assert math.isclose(float(ledger.total()), sum(totals.values())), "a rejected charge changed the total"
+        except Exception as exc:  # noqa: BLE001 - the type is what is checked
+            assert isinstance(exc, error), (
+                f"Ledger: charge{args} raised {getattr(exc, 'type_name', type(exc).__name__)}; {why} must raise "
+                f"{error.__name__}")
+        else:
+            pytest.fail(f"Ledger: charge{args} was accepted; {why} must raise {error.__name__}", pytrace=False)
+    assert math.isclose(float(ledger.total()), sum(totals.values())), (
+        f"Ledger: a rejected charge changed the total to {ledger.total()}; it was {sum(totals.values())}")
     fresh = _call("Ledger()", learner.Ledger)
     fresh_total = float(_call("total()", fresh.total))
     assert fresh_total == 0 and not any(dict(fresh.items()).values()), (
         f"a new Ledger starts with total {fresh_total} and items {fresh.items()}: ledgers share state "
         "(a mutable class attribute or default argument?)")
+    prices = {"tiny": 0.5, "huge": 40}
+    custom = _call(f"Ledger({prices})", learner.Ledger, dict(prices))
+    cost = _call("charge('tiny', 4)", custom.charge, "tiny", 4)
+    _call("charge('huge', 2)", custom.charge, "huge", 2)
+    assert math.isclose(float(cost), 2.0) and math.isclose(float(custom.total()), 82.0), (
+        f"Ledger({prices}): charge('tiny', 4) returned {cost}, total() after charge('huge', 2) is {custom.total()}; "
+        "expected 2.0 and 82.0: a ledger prices with the costs it is given")
+    with pytest.raises(KeyError):
+        custom.charge("logreg", 1)
+        pytest.fail(f"Ledger({prices}).charge('logreg', 1) was accepted: 'logreg' has no price in that ledger",
+                    pytrace=False)
 
 
 def _synthetic_dev(seed: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -184,58 +204,112 @@ def _first_crossing(cheap, expensive, y, max_escalation, max_drop) -> int:
     return -1
 
 
-@pytest.mark.check(skill="ml-fundamentals", points=2, hint=2)
-def test_threshold_meets_its_contract(learner, record_metric):
+def _threshold_cases(seed: int) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, float, float]]:
+    """Synthetic dev sets drawn from the run's seed, chosen so that each shape the rule has to get
+    right is there: dev accuracy touching the target early and dipping again (twice), a target out
+    of reach at the budget, a small budget, a non-zero max_drop, and a cheap model as good as the
+    expensive one (nothing to escalate)."""
+    rng = np.random.default_rng([seed, 17])
+    wanted = [("touches the target early, then dips", 400, 0.45, 0.0, "dip"),
+              ("touches the target early, then dips", 500, 0.45, 0.0, "dip"),
+              ("target out of reach at the budget", 500, 0.2, 0.0, "unreachable"),
+              ("small budget, target reachable", 400, 0.2, 0.0, "stable"),
+              ("max_drop of half a point", 300, 0.45, 0.005, "stable")]
+    cases = []
+    for label, n, max_escalation, max_drop, kind in wanted:
+        for _ in range(400):
+            cheap, expensive, y = _synthetic_dev(int(rng.integers(1 << 30)), n)
+            m, _, stable = _expected_escalations(cheap, expensive, y, max_escalation, max_drop)
+            first = _first_crossing(cheap, expensive, y, max_escalation, max_drop)
+            shape = "unreachable" if not stable else ("dip" if first != m else "stable")
+            if shape == kind and m > 0:
+                cases.append((label, cheap, expensive, y, max_escalation, max_drop))
+                break
+        else:  # pragma: no cover - the generator always finds every shape within a few dozen draws
+            raise AssertionError(f"grader bug: no synthetic dev set of shape {kind!r}")
+    cheap, _, y = _synthetic_dev(int(rng.integers(1 << 30)), 400)
+    cases.append(("cheap model as good as the expensive one", cheap, cheap.copy(), y, 0.45, 0.0))
+    return cases
+
+
+@pytest.mark.check(skill="ml-fundamentals", points=2, hint=2, required=True)
+def test_threshold_meets_its_contract(learner, seed, record_metric):
     """choose_threshold picks the escalations from which the dev target holds up to the budget"""
-    # (seed, dev rows, max_escalation, max_drop): 17, 34, 20 and the second 34 touch the target
-    # early and dip below it again; 14 cannot hold it at the budget (best accuracy instead).
-    cases = [(12, 400, 0.45, 0.0), (17, 400, 0.45, 0.0), (34, 400, 0.45, 0.0), (20, 300, 0.45, 0.005),
-             (34, 500, 0.2, 0.0), (14, 500, 0.2, 0.0)]
-    for seed, n, max_escalation, max_drop in cases:
-        cheap, expensive, y = _synthetic_dev(seed, n)
-        t = float(_call("choose_threshold", learner.choose_threshold, cheap, expensive, y,
-                        max_escalation=max_escalation, max_drop=max_drop))
+    cases = _threshold_cases(seed)
+    for label, cheap, expensive, y, max_escalation, max_drop in cases:
+        n = len(y)
+        t = _call("choose_threshold", learner.choose_threshold, cheap, expensive, y,
+                  max_escalation=max_escalation, max_drop=max_drop)
+        assert isinstance(t, int | float) and math.isfinite(float(t)), (
+            f"choose_threshold returned {t!r}; it returns a finite float threshold t (escalate when top probability < t)")
+        t = float(t)
         escalated = cheap.max(axis=1) < t
         accuracy = np.where(escalated, expensive.argmax(1) == y, cheap.argmax(1) == y).mean()
         m, expected_accuracy, stable = _expected_escalations(cheap, expensive, y, max_escalation, max_drop)
-        where = f"(synthetic dev set {seed}: {n} rows, max_escalation={max_escalation}, max_drop={max_drop})"
+        where = f"(synthetic dev set '{label}': {n} rows, max_escalation={max_escalation}, max_drop={max_drop})"
         assert escalated.mean() <= max_escalation + 1e-9, (
-            f"threshold {t:.4f} escalates {escalated.mean():.1%} of the dev rows {where}, over the budget")
+            f"choose_threshold: threshold {t:.4f} escalates {escalated.mean():.1%} of the dev rows {where}, over the budget")
         if stable:
             first = _first_crossing(cheap, expensive, y, max_escalation, max_drop)
             early = (f"; dev accuracy first touches the target at {first} rows but dips below it again"
                      if first != m and escalated.sum() == first else "")
             assert escalated.sum() == m, (
-                f"threshold {t:.4f} escalates {escalated.sum()} rows (dev accuracy {accuracy:.4f}) {where}; the rule "
-                f"escalates {m} (accuracy {expected_accuracy:.4f}): the fewest from which the accuracy stays >= the "
-                f"target all the way to the budget{early}")
+                f"choose_threshold: threshold {t:.4f} escalates {escalated.sum()} rows (dev accuracy {accuracy:.4f}) "
+                f"{where}; the rule escalates {m} (accuracy {expected_accuracy:.4f}): the fewest from which the "
+                f"accuracy stays >= the target all the way to the budget{early}")
         else:
             assert escalated.sum() == m, (
-                f"threshold {t:.4f} escalates {escalated.sum()} rows (dev accuracy {accuracy:.4f}) {where}; at the "
-                f"budget the accuracy is below the target, so the rule takes the best accuracy within the budget, "
-                f"{expected_accuracy:.4f}, with the fewest escalations: {m} rows")
+                f"choose_threshold: threshold {t:.4f} escalates {escalated.sum()} rows (dev accuracy {accuracy:.4f}) "
+                f"{where}; at the budget the accuracy is below the target, so the rule takes the best accuracy within "
+                f"the budget, {expected_accuracy:.4f}, with the fewest escalations: {m} rows")
     record_metric("cases", len(cases))
 
 
-@pytest.mark.check(skill="systems-design", points=2, hint=3)
-def test_digit_cascade_routes_only_unsure_rows(digit_runs, record_metric):
+def _check_routing(what: str, X: np.ndarray, threshold: float, cheap: MeteredProba, expensive: MeteredProba,
+                   predictions: np.ndarray, ledger) -> int:
+    """The routing contract for one cascade: returns how many rows escalated."""
+    cheap_p, expensive_p = cheap.fn(X), expensive.fn(X)
+    unsure = cheap_p.max(axis=1) < threshold
+    assert _rows(cheap.batches) == _rows([X]), (
+        f"{what}: the cheap model saw {cheap.rows} rows for {len(X)} requests: score every request with it exactly once")
+    assert _rows(expensive.batches) == _rows([X[unsure]]), (
+        f"{what}: the ensemble saw {expensive.rows} rows; exactly the {int(unsure.sum())} requests whose top cheap "
+        f"probability is below the threshold {threshold:.4f} should reach it (DigitCascade.predict)")
+    expected = np.where(unsure, expensive_p.argmax(axis=1), cheap_p.argmax(axis=1))
+    predictions = np.asarray(predictions).reshape(-1)
+    assert predictions.shape == expected.shape, f"{what}: predict returned {predictions.shape[0]} labels for {len(X)} rows"
+    wrong = int(np.sum(predictions != expected))
+    assert wrong == 0, (f"{what}: {wrong} predictions differ from the cascade's answers (the ensemble's label for "
+                        "escalated rows, the cheap model's label for the rest, in request order)")
+    items = {"logreg": cheap.rows, "mlp_ensemble": expensive.rows}
+    got = _call("items()", ledger.items)
+    assert _same_items(got, items), f"{what}: the ledger recorded {got}, the models were sent {items} rows"
+    return int(unsure.sum())
+
+
+@pytest.mark.check(skill="systems-design", points=2, hint=3, required=True)
+def test_digit_cascade_routes_only_unsure_rows(learner, digit_runs, seed, record_metric):
     """Every request goes to the cheap model once; only those under the threshold escalate"""
     run = digit_runs[0]
-    unsure = run.cheap_test.max(axis=1) < run.threshold
+    escalated = _check_routing(f"DigitCascade with your threshold {run.threshold:.4f}", run.X_test, run.threshold,
+                               run.cheap, run.expensive, run.predictions, run.ledger)
     record_metric("threshold", round(run.threshold, 4))
-    record_metric("escalated", int(unsure.sum()))
-    assert _rows(run.cheap.batches) == _rows([run.X_test]), (
-        f"the cheap model saw {run.cheap.rows} rows for {len(run.X_test)} requests: score every request with it exactly once")
-    assert _rows(run.expensive.batches) == _rows([run.X_test[unsure]]), (
-        f"the ensemble saw {run.expensive.rows} rows; exactly the {int(unsure.sum())} requests whose top cheap "
-        f"probability is below the threshold {run.threshold:.4f} should reach it")
-    expected = np.where(unsure, run.expensive_test.argmax(axis=1), run.cheap_test.argmax(axis=1))
-    wrong = int(np.sum(run.predictions != expected))
-    assert wrong == 0, (f"{wrong} predictions differ from the cascade's answers (the ensemble's label for escalated "
-                        "rows, the cheap model's label for the rest, in request order)")
+    record_metric("escalated", escalated)
+    # the grader's own thresholds: none escalate, all escalate, and one in between, on a fresh sample of rows
+    models = load_digit_models()
+    X, _ = digits_xy()
+    rng = np.random.default_rng([seed, 3])
+    sample = X[rng.choice(models.pool, 120, replace=False)]
+    for threshold in (0.0, 1.01, float(np.quantile(models.cheap(sample).max(axis=1), rng.uniform(0.2, 0.6)))):
+        cheap, expensive = MeteredProba(models.cheap), MeteredProba(models.expensive)
+        ledger = _call("Ledger()", learner.Ledger)
+        cascade = _call("DigitCascade(...)", learner.DigitCascade, cheap, expensive, threshold, ledger)
+        predictions = _call("DigitCascade.predict", cascade.predict, sample)
+        _check_routing(f"DigitCascade(threshold={threshold:.4f}) on {len(sample)} rows", sample, threshold, cheap,
+                       expensive, np.asarray(predictions), ledger)
 
 
-@pytest.mark.check(skill="systems-design", points=3, hint=3)
+@pytest.mark.check(skill="systems-design", points=3, hint=3, required=True)
 def test_digit_cascade_accuracy_and_escalation(digit_runs, record_metric):
     """On held-out requests the cascade keeps the ensemble's accuracy with few escalations"""
     cheap_acc = np.mean([np.mean(r.cheap_test.argmax(1) == r.y_test) for r in digit_runs])
@@ -267,25 +341,40 @@ class RetrievalRun:
     index_minilm_texts: int
     index_wordllama_texts: int
     per_query_minilm: list[list[str]]
+    per_query_wordllama: list[list[str]]
     wordllama: MeteredEmbed
     minilm: MeteredEmbed
     ledger: object
     cascade: object
     wordllama_only_hit5: float = 0.0
-    errors: list[str] = field(default_factory=list)
+    wordllama_only_hit1: float = 0.0
+    small: dict = field(default_factory=dict)   # the shortlist=8, k=3 run
+
+
+def _searches(cascade, queries, k, wordllama: MeteredEmbed, minilm: MeteredEmbed):
+    """Run search per query; (results, MiniLM texts per query, WordLlama texts per query)."""
+    results, per_minilm, per_wordllama = [], [], []
+    for query in queries:
+        before_m, before_w = len(minilm.calls), len(wordllama.calls)
+        found = _call("search", cascade.search, query, k=k)
+        results.append([int(i) for i in list(found)])
+        per_minilm.append([text for call in minilm.calls[before_m:] for text in call])
+        per_wordllama.append([text for call in wordllama.calls[before_w:] for text in call])
+    return results, per_minilm, per_wordllama
 
 
 @pytest.fixture(scope="session")
-def retrieval_run(learner) -> RetrievalRun:
+def retrieval_run(learner, seed) -> RetrievalRun:
     from workbench.llm import embed
 
-    task = generate_corpus(CORPUS_SEED)
+    task = generate_corpus(seed % 1_000_000, n_queries=N_QUERIES)  # a fresh corpus and questions every run
     model = wordllama_model()
     # The grader's own reference point: WordLlama alone.
     chunk_vectors = model.embed(task.chunks, norm=True)
     query_vectors = model.embed(task.queries, norm=True)
-    top5 = np.argsort(-(query_vectors @ chunk_vectors.T), axis=1)[:, :5]
-    wordllama_only = float(np.mean([t in row for t, row in zip(task.targets, top5, strict=True)]))
+    ranked = np.argsort(-(query_vectors @ chunk_vectors.T), axis=1)
+    wordllama_only5 = float(np.mean([t in row[:5] for t, row in zip(task.targets, ranked, strict=True)]))
+    wordllama_only1 = float(np.mean([t == row[0] for t, row in zip(task.targets, ranked, strict=True)]))
 
     # Encodings that bypass the metered embedders cannot happen: the learner's code runs in the
     # sandbox, where the packages holding WordLlama's and MiniLM's weights are hidden.
@@ -295,19 +384,23 @@ def retrieval_run(learner) -> RetrievalRun:
     cascade = _call("RetrievalCascade(chunks, cheap_embed, expensive_embed, ledger)", learner.RetrievalCascade,
                     list(task.chunks), wordllama, minilm, ledger)
     index_minilm, index_wordllama = minilm.texts, wordllama.texts
-    results, per_query = [], []
-    for query in task.queries:
-        before = len(minilm.calls)
-        found = _call("search", cascade.search, query, k=5)
-        results.append([int(i) for i in list(found)])
-        per_query.append([text for call in minilm.calls[before:] for text in call])
-    return RetrievalRun(task.chunks, task.queries, task.targets, results, index_minilm, index_wordllama, per_query,
-                        wordllama, minilm, ledger, cascade, wordllama_only_hit5=wordllama_only)
+    results, per_minilm, per_wordllama = _searches(cascade, task.queries, 5, wordllama, minilm)
+    run = RetrievalRun(task.chunks, task.queries, task.targets, results, index_minilm, index_wordllama, per_minilm,
+                       per_wordllama, wordllama, minilm, ledger, cascade, wordllama_only5, wordllama_only1)
+    # the contract's parameters: another shortlist size and another k, on a few questions (vectors shared)
+    small_minilm = MeteredEmbed(embed, cache=minilm.cache)
+    small_wordllama = MeteredEmbed(wordllama.fn, cache=wordllama.cache)
+    small = _call("RetrievalCascade(..., shortlist=8)", learner.RetrievalCascade, list(task.chunks), small_wordllama,
+                  small_minilm, _call("Ledger()", learner.Ledger), shortlist=8)
+    queries = task.queries[:12]
+    found, per_m, _ = _searches(small, queries, 3, small_wordllama, small_minilm)
+    run.small = {"queries": queries, "results": found, "per_query_minilm": per_m}
+    return run
 
 
-@pytest.mark.check(skill="cloud", points=2, hint=2)
+@pytest.mark.check(skill="cloud", points=2, hint=2, required=True)
 def test_minilm_scores_at_most_20_chunks_per_query(retrieval_run, record_metric):
-    """MiniLM never indexes the corpus and scores at most 20 chunks per query"""
+    """WordLlama shortlists and MiniLM re-ranks only that shortlist, per query: never the corpus, at most 20 chunks"""
     run = retrieval_run
     counts = [len(texts) for texts in run.per_query_minilm]
     record_metric("chunks", len(run.chunks))
@@ -318,37 +411,76 @@ def test_minilm_scores_at_most_20_chunks_per_query(retrieval_run, record_metric)
         f"building the RetrievalCascade sent {run.index_minilm_texts} texts to MiniLM; index with the cheap "
         "embedder only (MiniLM is billed per chunk it scores, like a re-ranker)")
     chunk_set = set(run.chunks)
-    for query, texts in zip(run.queries, run.per_query_minilm, strict=True):
+    index = {text: i for i, text in enumerate(run.chunks)}
+    chunk_vectors = np.stack([run.wordllama.cache[t] for t in run.chunks])
+    outside = total = 0
+    for query, texts, cheap_texts, found in zip(run.queries, run.per_query_minilm, run.per_query_wordllama,
+                                                run.results, strict=True):
         strangers = [t for t in texts if t != query and t not in chunk_set]
         assert not strangers, (f"for {query!r} MiniLM was sent a text that is neither the query nor a chunk: "
                                f"{strangers[0][:80]!r}")
         scored = [t for t in texts if t in chunk_set and t != query]
         assert len(scored) <= SHORTLIST, (f"for {query!r} MiniLM scored {len(scored)} chunks, at most {SHORTLIST} "
                                           "per query")
+        assert query in cheap_texts, (
+            f"search({query!r}) did not send the query to WordLlama (cheap_embed): the shortlist is WordLlama's, "
+            "by similarity to the query")
+        assert query in texts, (
+            f"search({query!r}) did not send the query to MiniLM: a re-ranker reads the query with the chunks it "
+            "scores, in every search")
+        unscored = [i for i in found if run.chunks[i] not in set(scored)]
+        assert not unscored, (
+            f"search({query!r}) returned chunk {unscored[0]} that MiniLM did not score in this search: re-rank every "
+            "query's shortlist with MiniLM (vectors of chunks must not be kept from earlier queries: that is an index)")
+        if scored:
+            q = run.wordllama.cache[query]
+            shortlist = set(np.argsort(-(chunk_vectors @ q), kind="stable")[:SHORTLIST + 10].tolist())
+            outside += sum(index[t] not in shortlist for t in scored)
+            total += len(scored)
+    share = outside / max(total, 1)
+    record_metric("minilm_chunks_outside_wordllama_top30", round(share, 4))
+    assert share <= 0.05, (
+        f"{share:.0%} of the chunks MiniLM scored are not among WordLlama's 30 most similar chunks for the query: "
+        "the shortlist is WordLlama's top chunks by dot product with the query")
+    small = run.small
+    for query, found, texts in zip(small["queries"], small["results"], small["per_query_minilm"], strict=True):
+        scored = [t for t in texts if t in chunk_set and t != query]
+        assert len(scored) <= 8, (f"RetrievalCascade(..., shortlist=8): MiniLM scored {len(scored)} chunks for "
+                                  f"{query!r}; use the shortlist size you are given")
+        assert len(found) == 3 and len(set(found)) == 3, (
+            f"search({query!r}, k=3) returned {found}: exactly k distinct chunk indices, best first")
 
 
-@pytest.mark.check(skill="systems-design", points=3, hint=3)
+@pytest.mark.check(skill="systems-design", points=3, hint=3, required=True)
 def test_retrieval_hit_at_5(retrieval_run, record_metric):
-    """The WordLlama -> MiniLM cascade finds the answering chunk in its top 5"""
+    """The WordLlama -> MiniLM cascade finds the answering chunk in its top 5 (hit@5 >= 0.90), best first (hit@1 >= 0.50)"""
     run = retrieval_run
-    hits, missed = 0, []
+    hits = firsts = 0
+    missed = []
     for query, target, found in zip(run.queries, run.targets, run.results, strict=True):
-        assert len(found) <= 5 and len(set(found)) == len(found), (
-            f"search({query!r}, k=5) returned {found}: at most 5 distinct chunk indices")
+        assert len(found) == 5 and len(set(found)) == len(found), (
+            f"search({query!r}, k=5) returned {found}: 5 distinct chunk indices, best first")
         assert all(0 <= i < len(run.chunks) for i in found), f"search({query!r}) returned an index outside the corpus"
         if target in found:
             hits += 1
         else:
             missed.append(query)
-    hit5 = hits / len(run.queries)
+        firsts += found[0] == target
+    hit5, hit1 = hits / len(run.queries), firsts / len(run.queries)
     record_metric("hit_at_5", round(hit5, 4))
+    record_metric("hit_at_1", round(hit1, 4))
     record_metric("wordllama_only_hit_at_5", round(run.wordllama_only_hit5, 4))
+    record_metric("wordllama_only_hit_at_1", round(run.wordllama_only_hit1, 4))
     assert hit5 >= HIT_AT_5_MIN, (
         f"hit@5 = {hit5:.3f} on {len(run.queries)} held-out questions over {len(run.chunks)} chunks, needs >= "
         f"{HIT_AT_5_MIN} (WordLlama alone: {run.wordllama_only_hit5:.3f}); missed e.g. {missed[:2]}")
+    assert hit1 >= HIT_AT_1_MIN, (
+        f"hit@1 = {hit1:.3f}: the answering chunk comes first in {firsts} of {len(run.queries)} searches, needs >= "
+        f"{HIT_AT_1_MIN} (WordLlama alone: {run.wordllama_only_hit1:.3f}); search returns the best chunk first, "
+        "sorted by MiniLM's score")
 
 
-@pytest.mark.check(skill="cloud", points=2, hint=1)
+@pytest.mark.check(skill="cloud", points=2, hint=1, required=True)
 def test_ledgers_match_the_recount(digit_runs, retrieval_run, record_metric):
     """Both cascades' ledgers match the grader's count of every model call"""
     for i, run in enumerate(digit_runs):
@@ -388,7 +520,7 @@ def _check_report(learner, name: str, ledger, baseline_items: dict, expected_bas
     return float(report.reduction)
 
 
-@pytest.mark.check(skill="cloud", points=2, hint=1)
+@pytest.mark.check(skill="cloud", points=2, hint=1, required=True)
 def test_cost_report_against_always_expensive(learner, digit_runs, retrieval_run, record_metric):
     """The cost report compares each cascade with always calling the expensive model"""
     reductions = []

@@ -26,9 +26,10 @@ class Ledger:
         self._items: dict[str, int] = {}
 
     def charge(self, model: str, items: int) -> float:
-        """Record `items` scored by `model`; returns what they cost.
+        """Record `items` scored by `model`; returns what they cost (items x price).
 
-        TODO: reject a model without a price (KeyError) and a negative count (ValueError).
+        TODO: price the items; reject a model without a price in self.costs (KeyError) and a
+        negative count (ValueError), leaving the ledger unchanged.
         """
         self._items[model] = self._items.get(model, 0) + int(items)
         return 0.0
@@ -100,7 +101,8 @@ class RetrievalCascade:
         """Indices of the k best chunks for the query, best first.
 
         TODO: shortlist `self.shortlist` chunks with the cheap vectors, re-rank them with MiniLM
-        (the query and at most `shortlist` chunks per query), and charge the ledger.
+        (the query and at most `shortlist` chunks, in every search), return exactly k indices
+        best first, and charge the ledger.
         """
         q = np.asarray(self.cheap([query]), dtype=np.float32)[0]
         return [int(i) for i in np.argsort(-(self.vectors @ q))[:k]]

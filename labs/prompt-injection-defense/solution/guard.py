@@ -3,7 +3,10 @@
 Four layers, each useful on its own, none trusted alone:
   screen_input   flags injection attempts in the customer's message and in retrieved documents,
                  after undoing the usual disguises (homoglyphs, zero-width and full-width
-                 characters, spaced letters, leetspeak, rot13, base64, hex);
+                 characters, spaced letters, leetspeak, rot13, base64, hex, code identifiers),
+                 by intent: the attack's object (the assistant's instructions, configuration,
+                 context or secrets, however it is named) next to any request, an override of
+                 earlier rules, a persona, a fake chat turn, orders addressed to an AI reader;
   spotlight      wraps each document between two lines carrying the per-turn nonce, after
                  removing chat-template tokens and any copy of the nonce from its text;
   screen_output  withholds an answer that discloses a protected string in any encoding;
@@ -120,8 +123,15 @@ def _collapse_spaced(text: str) -> str:
     return re.sub(r"(?<!\S)(?:\S )+\S(?!\S)", lambda m: m.group(0).replace(" ", ""), text)
 
 
+def _split_identifiers(text: str) -> str:
+    """Code reads like words to a model: systemPrompt, SYSTEM_PROMPT, config.api_key -> words."""
+    text = re.sub(r"([a-z])([A-Z])", r"\1 \2", text)
+    return re.sub(r"[_.\[\]()'\"$<>/{}=:;#`]+", " ", text)
+
+
 def readings(text: str) -> list[str]:
-    """The ways a model could read `text`: folded, de-spaced, de-leeted, rot13, and decoded runs."""
+    """The ways a model could read `text`: folded, de-spaced, de-leeted, rot13, code identifiers
+    split into words, and the same for every decoded base64/hex run."""
     sources = [text]
     for segment in decoded_segments(text):
         sources.append(segment)
@@ -130,22 +140,69 @@ def readings(text: str) -> list[str]:
     for source in sources:
         folded = re.sub(r"[ \t]+", " ", _collapse_spaced(fold(source)))
         views.extend((folded, folded.translate(_DELEET), codecs.encode(folded, "rot13")))
+        split = re.sub(r"\s+", " ", fold(_split_identifiers(source)))
+        if split != folded:
+            views.append(split)
     return views
 
 
 # -- screen_input ---------------------------------------------------------------------------------
+#
+# Intent, not wording. An extraction attack has to name its OBJECT: the assistant's own
+# instructions, its configuration, the start of its context, or a secret. The framing around it
+# (a question, an order from "the administrator", a translation, a code snippet, a sentence to
+# complete, one word at a time) changes endlessly; the object is named in a few ways only. So the
+# screen looks for the object in any of its names, next to any request at all (a verb, a question,
+# code), and separately for the other intents: overriding earlier rules, a jailbreak persona, a
+# fake chat turn, and orders addressed to an AI reader (second or third person).
 
-_W = r"(?:[^.!?\n]|\.(?=\S)){0,80}?"  # a few words, inside one sentence (dots of addresses allowed)
+_S = r"(?:[^.!?\n]|\.(?=\S)){0,90}?"  # a few words, inside one sentence (dots of addresses allowed)
 _QUALIFIED = r"(?:all|any|your|previous|prior|above|earlier|preceding|original|initial|old|existing|system|safety)\b"
 _NOUNS = r"(?:instructions?|rules|guidelines|directions|directives|prompt|programming|constraints|restrictions|policy|policies)"
-_SECRET_OBJECTS = (
-    r"(?:system (?:prompt|message)|(?:your|the (?:system|hidden|initial|original|secret|full|complete|exact))"
-    r" (?:\w+ ){0,2}(?:instructions|prompt|configuration|programming|guidelines)"
-    r"|(?:hidden|initial|original|secret|confidential|internal) (?:\w+ ){0,1}(?:instructions|prompt|configuration|rules|code)"
-    r"|(?:reference|canary|secret|internal|confidential|access) code|api key|sk-? ?key|secret key|credentials"
-    r"|(?:text|everything|words|all)(?: of the text)?(?: that)?(?: (?:comes|came|is|was|written))? (?:above|before (?:this|my|the))"
-    r"|everything you (?:were|have been|'ve been) told|what your (?:developers?|creators?|admins?) (?:told|instructed)"
-    r"|instructed you|the rule about)"
+_MODIFIER = (r"(?:initial|original|hidden|secret|full|complete|exact|entire|whole|system|operating|internal|current|"
+             r"starting|first|core|underlying|own|real|actual|private|confidential|default|base|setup|initiali[sz]ation)")
+# nouns that mean "what the assistant was given"; with "your" alone they are the object
+_SELF_NOUNS = (r"(?:instructions?|prompt|system (?:prompt|message)|guidelines|directives|configuration|config|"
+               r"programming|preamble|briefing|setup (?:text|prompt|instructions|message)|initiali[sz]ation string|"
+               r"context(?: window)?|hidden rules|secret rules)")
+# nouns that need a relative clause to be the object ("the rules you were given", "orders you got")
+_ANY_NOUNS = rf"(?:{_SELF_NOUNS}|rules|policy|policies|orders|setup|text|message|words|restrictions|constraints)"
+_GIVEN = (r"(?:given|told|sent|programmed|configured|instructed|trained|prompted|set up|briefed|fed|handed)")
+_OWNER = r"(?:your|its|their|the (?:assistant|bot|chatbot|model|ai|llm|system)'?s?)"
+_OBJECT = (
+    rf"(?:{_OWNER} (?:{_MODIFIER} ){{0,2}}{_SELF_NOUNS}\b"
+    rf"|\b{_ANY_NOUNS} (?:that |which )?(?:you|it|they) (?:were|was|have been|'ve been|are|got|received|get|have|must|"
+    rf"have to|need to|are to|are supposed to)(?: been)? (?:{_GIVEN}|follow|obey|received|from)"
+    rf"|\b{_ANY_NOUNS} (?:were|was|have|did) you (?:been )?(?:{_GIVEN}|get|receive)"
+    rf"|\bwhat (?:were|have) you (?:been )?{_GIVEN}|\b(?:what|everything|anything|all) (?:that )?you (?:were|have been|'ve been) {_GIVEN}"
+    rf"|\bhow (?:were|was|are|have) you (?:been )?{_GIVEN}"
+    rf"|\b(?:i|you) (?:was|were|have been|am|are) (?:instructed|told|programmed|configured) to"
+    rf"|\bwhat (?:did|do|does|have) (?:your|the) (?:developers?|creators?|admins?|administrators?|operators?|makers?|"
+    rf"owners?|company|engineers?|northwind) (?:tell|told|instruct|ask|give|gave|write|wrote|say|said)"
+    rf"|\b(?:your|the) (?:developers?|creators?|admins?|operators?|makers?|engineers?) (?:gave|told|wrote|sent|instructed)"
+    rf"|\bsystem (?:prompt|message|instructions?|configuration|config|setup)\b"
+    rf"|\b(?:text|contents?|wording) of (?:your|their|its|the) (?:\w+ )?(?:setup|configuration|instructions|prompt|rules)\b"
+    rf"|\b(?:hidden|initial|original|starting|secret|confidential|internal|init|initiali[sz]ation) (?:\w+ )?"
+    rf"(?:instructions|prompt|configuration|config|rules|string|preamble|setup|message)"
+    rf"|\b(?:text|everything|words|all|lines?|content|message)(?: of the text)?(?: that)?(?: (?:comes|came|is|was|written))?"
+    rf" (?:above|before (?:this|my|the|our)|preceding)"
+    rf"|\b(?:start|beginning|top|first message) (?:of|in) (?:this|the|our|your) (?:conversation|chat|context|session|prompt)"
+    rf"|\b(?:in|of) your context\b"
+    rf"|\b(?:reference|canary|secret|internal|confidential|access|trl) code|\bapi ?key|\bsk-? ?(?:key|token)|\bsecret key"
+    rf"|\bcredentials|\b(?:secret|access|auth) token"
+    rf"|\b(?:what|anything|things?|the (?:code|word|secret|part)) (?:that )?you(?:'re| are| were)? (?:not )?"
+    rf"(?:supposed|allowed|permitted|told|meant) (?:not |never )?to (?:tell|reveal|say|share|disclose|discuss|mention)"
+    rf"|\bwhat (?:are|were) you (?:not |never )?(?:supposed|allowed|permitted|meant) (?:not |never )?to "
+    rf"(?:tell|reveal|say|share|disclose|discuss|mention)"
+    rf"|\b(?:config|settings|secrets|env|environ|ctx|self|bot|assistant|model|agent) (?:\w+ ){{0,2}}"
+    rf"(?:prompt|instructions|message|setup text|api key|key|code|config|secret)\b)"
+)
+_REQUEST = (
+    r"(?:print|repeat|show|reveal|output|tell|give|share|say|write|dump|display|copy|quot(?:e|ed|ing)|leak|disclose|"
+    r"expose|send|e-?mail|forward|spell|list|provide|paste|return|produce|hand|translate|summari[sz]e|encode|decode|"
+    r"convert|rewrite|paraphrase|explain|describe|replace|reverse|turn|format|render|put|read out|recite|state|include|"
+    r"append|contain|add|insert|begin|start|end|complete|continue|finish|fill|log|echo|select|get|fetch|see|know|need|"
+    r"want|access|check|verify|confirm|base64|rot13|hex|emit|type|post|export|reply|respond|what|which|how)"
 )
 RULES: list[tuple[str, float, re.Pattern[str]]] = [
     ("override", 1.0, re.compile(
@@ -157,14 +214,21 @@ RULES: list[tuple[str, float, re.Pattern[str]]] = [
         r"(?:cancel+ed|void|revoked|out of date|obsolete|replaced|lifted|suspended|no longer)")),
     ("override", 1.0, re.compile(r"\bnew (?:instructions?|rules|task|policy|directive)s?\s*(?::|from the|for the assistant)"
                                  r"|\b(?:the|our) (?:policy|rules|instructions) (?:has|have) changed\s*:"
-                                 r"|\bthe new policy is to\b|\bend of (?:the )?(?:prompt|instructions|system prompt)\b")),
+                                 r"|\bthe new policy is to\b|\bend of (?:the )?(?:prompt|instructions|system prompt)\b"
+                                 r"|\b(?:admin(?:istrator)?|system|developer|root|sudo) override\b")),
     ("override", 1.0, re.compile(r"\b(?:disregard|ignore) the user'?s? (?:question|request|message)")),
-    ("extraction", 1.0, re.compile(
-        rf"\b(?:print|repeat|show|reveal|output|tell|give|share|say|write(?: out)?|dump|display|copy|quot(?:e|ed|ing)|"
-        rf"leak|disclose|expose|send|e-?mail|forward|spell|list|provide|paste|what (?:is|are|were))\b{_W}"
-        rf"\b{_SECRET_OBJECTS}")),
+    # the object next to any request: a verb before or after it, or a question about it
+    ("extraction", 1.0, re.compile(rf"\b{_REQUEST}(?:s|es|ed|d|ing)?\b{_S}{_OBJECT}|{_OBJECT}{_S}(?:\?|\b{_REQUEST}(?:s|es|ed|d|ing)?\b)")),
+    # continuation and prefix tricks: make the model start from what its own prompt says
+    ("completion", 1.0, re.compile(
+        r"\b(?:complete|continue|finish|fill in|autocomplete|auto-complete|carry on|keep going|go on|pick up)\b"
+        r"(?:[^\n]{0,60})(?:verbatim|word for word|exactly|'|\"|:)"
+        r"(?:[^\n]{0,80})\b(?:instruct|prompt|told|reference code|api key|sk-|you are|never reveal|rules?)"
+        r"|\b(?:start|begin|open|prefix)\w* (?:your|the) (?:answer|reply|response|output)\w* with\b[^\n]{0,60}"
+        r"\b(?:my|the|your) (?:system prompt|instructions|prompt|rules|configuration|reference code|api key)")),
     ("roleplay", 1.0, re.compile(
-        r"\b(?:developer|god|jailbreak|dan|unrestricted|debug) mode\b|\bdo anything now\b|\byou are (?:now )?(?:dan|jailbreak)\b"
+        r"\b(?:developer|god|jailbreak|dan|unrestricted|debug|maintenance|diagnostic|admin) mode\b|\bdo anything now\b"
+        r"|\byou are (?:now )?(?:dan|jailbreak)\b"
         r"|\b(?:no|without(?: any)?) (?:rules|restrictions|filters|limits|safety rules)\b"
         r"|\b(?:rules|restrictions|filters|guidelines) (?:do not|don't|no longer) apply\b"
         r"|\b(?:unrestricted|unfiltered|uncensored) (?:ai|model|assistant|chatbot)\b"
@@ -172,11 +236,19 @@ RULES: list[tuple[str, float, re.Pattern[str]]] = [
         r"|\bwrite a (?:short )?(?:play|story|poem|scene|script) in which (?:a|the|an) (?:\w+ )?(?:chatbot|assistant|ai|model)\b")),
     ("template", 1.0, re.compile(r"<\|[a-z_]{2,20}\|>|\[/?inst\]|^\s*\[?(?:system|assistant)\]?\s*:|\[system\]"
                                  r"|###\s*(?:system|end of|new instructions)|<!--\s*(?:assistant|ai|system|model)", re.M)),
+    # orders to an AI reader, in the second person ("Note to AI assistants:") or the third
+    # ("assistants that summarise this page must append ...")
     ("addressed", 1.0, re.compile(
         r"\b(?:note|message|instructions?|attention|important instruction)s? (?:to|for) (?:the |all |any )?"
         r"(?:ai|assistant|model|chatbot|llm|language model)s?\b|\bif you are an? (?:ai|language model|assistant|llm|chatbot)"
         r"|\battention (?:ai|assistant|chatbot|model)\b|\b(?:ai|assistant|chatbot|llm)s?(?: reading this)?\s*:\s"
-        r"|\bwhen you summari[sz]e this (?:document|page)")),
+        r"|\bwhen you summari[sz]e this (?:document|page)"
+        r"|\b(?:ai|assistants?|chatbots?|bots?|(?:language |ai )?models?|llms?|automated (?:readers?|systems?|agents?|"
+        r"tools?)|(?:ai|machine)[- ]generated (?:summary|summaries|answers?|replies|responses?)|for automated readers)"
+        r"(?:'s)?\b[^.!?\n]{0,60}?\b(?:must|should|shall|are required to|is required to|are expected to|is expected to|"
+        r"has to|have to|need to|needs to|are asked to|reply with|respond with|begin with|end with|output)\b"
+        r"[^.!?\n]{0,80}?\b(?:append|include|add|reply|respond|output|print|quote|begin|start|end|contain|say|send|"
+        r"email|reveal|repeat|the|their|its|your|a)\b")),
     ("encoded", 1.0, re.compile(r"\b(?:decode|apply rot13 to|translate) (?:this|the following|it)\b.{0,40}"
                                 r"\b(?:follow|obey|do what it says|execute|run)\b|\b(?:base64|hex|rot13) instructions\b")),
     ("hijack", 0.5, re.compile(r"\bfrom now on\b|\bpwned\b|\binstead of (?:answering|ours)\b")),

@@ -46,8 +46,9 @@ def screen_input(text: str) -> Screening:
     """Flag injection attempts in a customer message or a retrieved document.
 
     TODO: direct overrides ("ignore previous instructions"), role-play jailbreaks, requests for
-    the system prompt or secrets, instructions addressed to the AI inside documents, fake chat
-    turns, and all of these disguised (homoglyphs, zero-width or full-width characters, spaced
+    the system prompt, the configuration or the secrets (however they are named and asked for:
+    the grader also uses attack families the brief never shows), instructions addressed to the AI
+    inside documents, fake chat turns, and all of these disguised (homoglyphs, zero-width or full-width characters, spaced
     letters, leetspeak, rot13, base64, hex). Benign questions that merely say "instructions",
     "system", "ignore" or "previous" must pass.
     """
