@@ -3,6 +3,7 @@ an ONNX sentence encoder and the reference int8 arithmetic. Nothing here is the 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import importlib.util
 import os
@@ -87,6 +88,34 @@ def reference_per_channel(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scale = np.where(scale == 0, np.float32(1), scale).astype(np.float32)
     q = np.clip(np.round(w / scale), -127, 127).astype(np.int8)
     return q, scale
+
+
+def reference_predict_int8(params: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
+    """Labels of the per-channel int8 model of a float32 MLP, with dynamic int8 activations."""
+    q1, s1 = reference_per_channel(params["W1"])
+    q2, s2 = reference_per_channel(params["W2"])
+    h = np.maximum(reference_int8_linear(X, q1, s1, params["b1"]), 0.0)
+    return np.argmax(reference_int8_linear(h, q2, s2, params["b2"]), axis=1)
+
+
+def outlier_mlp(seed: int, pool: int = 20000, keep: int = 400):
+    """A random 64-128-10 float32 MLP and inputs with activation outliers, chosen where its int8
+    model and its fp32 model disagree (about half the rows) or agree: a prediction made from a
+    kept fp32 copy cannot match the int8 labels. Returns (params, X, int8_labels, fp32_labels)."""
+    rng = np.random.default_rng(seed)
+    params = {"W1": (rng.normal(size=(64, 128)) * 0.3).astype(np.float32),
+              "b1": (rng.normal(size=128) * 0.1).astype(np.float32),
+              "W2": (rng.normal(size=(128, 10)) * 0.3).astype(np.float32),
+              "b2": (rng.normal(size=10) * 0.1).astype(np.float32)}
+    params["W1"][:, int(rng.integers(128))] *= 20.0  # an outlier channel: per-tensor scales would crush the rest
+    X = rng.normal(size=(pool, 64)).astype(np.float32)
+    X[:, rng.choice(64, 2, replace=False)] *= 40.0
+    int8 = reference_predict_int8(params, X)
+    fp32 = predict_fp32(params, X)
+    differ = np.flatnonzero(int8 != fp32)[: keep // 2]
+    same = np.flatnonzero(int8 == fp32)[: keep - len(differ)]
+    rows = np.sort(np.concatenate([differ, same]))
+    return params, X[rows], int8[rows], fp32[rows]
 
 
 # -- (b) sentences ----------------------------------------------------------------------------
@@ -202,6 +231,53 @@ class Encoder:
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
+@dataclasses.dataclass
+class WeightLayout:
+    """How the weight matrices of a quantized ONNX file are stored."""
+
+    int8_matmuls: int                # MatMulInteger / DynamicQuantizeMatMul nodes with an int8 weight initializer
+    per_channel: int                 # ... of them with one scale / zero point per output column
+    per_tensor: int                  # ... with a single scale / zero point
+    float_matmuls: list[str]         # MatMul / Gemm nodes that still multiply by a float weight initializer
+    weight_dtypes: dict[str, int]    # dtype of each quantized weight initializer -> count
+
+
+def weight_layout(path: Path | str) -> WeightLayout:
+    """Read the stored tensors of an ONNX file: which weight MatMuls are int8, and whether their
+    quantization parameters are per channel (a vector) or per tensor (a scalar)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    inits = {i.name: i for i in model.graph.initializer}
+    dtype_name = onnx.TensorProto.DataType.Name
+    layout = WeightLayout(0, 0, 0, [], {})
+    for node in model.graph.node:
+        inputs = list(node.input)
+        if node.op_type in ("MatMulInteger", "DynamicQuantizeMatMul") and len(inputs) > 1 and inputs[1] in inits:
+            weight = inits[inputs[1]]
+            dtype = dtype_name(weight.data_type)
+            layout.weight_dtypes[dtype] = layout.weight_dtypes.get(dtype, 0) + 1
+            if dtype != "INT8":
+                continue
+            layout.int8_matmuls += 1
+            # MatMulInteger(A, B, a_zero_point, b_zero_point); DynamicQuantizeMatMul(A, B, b_scale, b_zero_point, bias)
+            param = inputs[3] if node.op_type == "MatMulInteger" and len(inputs) > 3 else (
+                inputs[2] if node.op_type == "DynamicQuantizeMatMul" else "")
+            dims = list(inits[param].dims) if param in inits else []
+            columns = int(weight.dims[-1]) if weight.dims else 0
+            if dims and int(np.prod(dims)) == columns and columns > 1:
+                layout.per_channel += 1
+            elif int(np.prod(dims or [1])) == 1:
+                layout.per_tensor += 1
+        elif node.op_type in ("MatMul", "Gemm"):
+            for name in inputs[:2]:
+                init = inits.get(name)
+                if init is not None and init.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16) \
+                        and int(np.prod(init.dims)) >= 1024:
+                    layout.float_matmuls.append(node.name or name)
+    return layout
+
+
 def load_tokenizer():
     from tokenizers import Tokenizer
 
@@ -235,6 +311,48 @@ def speed_ratio(fast: Encoder, slow: Encoder, texts: list[str], rounds: int = 15
 
 
 # -- (c) GGUF ---------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class StandInTensor:
+    """The fields of a gguf ReaderTensor that bits per weight needs (no data): what the learner's
+    gguf_bits_per_weight receives while grading, since gguf itself is hidden from its code."""
+
+    name: str
+    tensor_type: object  # gguf's GGMLQuantizationType member: arrives as a record with .name and .value
+    shape: list[int]
+    n_elements: int
+    n_bytes: int
+    data_offset: int
+
+
+@dataclasses.dataclass(frozen=True)
+class StandInReader:
+    tensors: list[StandInTensor]
+
+
+def stand_in(tensors) -> StandInReader:
+    """A data-only copy of a GGUFReader's tensor list (or of synthetic tensors)."""
+    return StandInReader([StandInTensor(str(t.name), t.tensor_type, [int(x) for x in t.shape], int(t.n_elements),
+                                        int(t.n_bytes), int(t.data_offset)) for t in tensors])
+
+
+def synthetic_tensors(reader, seed: int) -> list[StandInTensor]:
+    """A random sample of the file's tensors plus made-up tensors of other GGUF types (Q4_0, Q5_1,
+    Q6_K, F16, ...), with the sizes those types really have."""
+    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    rng = random.Random(seed)
+    picked = rng.sample(list(reader.tensors), 12)
+    out = list(stand_in(picked).tensors)
+    names = ["Q4_0", "Q5_0", "Q5_1", "Q6_K", "Q4_K", "F16", "BF16", "Q2_K"]
+    for index, type_name in enumerate(rng.sample(names, 5)):
+        qtype = GGMLQuantizationType[type_name]
+        block, size = GGML_QUANT_SIZES[qtype]
+        rows, blocks = rng.randint(2, 64), rng.randint(1, 12)
+        n = rows * blocks * max(block, 32)
+        out.append(StandInTensor(f"synthetic.{index}.weight", qtype, [n // rows, rows], n, n // block * size, 0))
+    rng.shuffle(out)
+    return out
 
 def reader_bits_per_weight(reader) -> dict[str, float]:
     """Bits per weight of each tensor type and over all tensors, from a GGUFReader."""

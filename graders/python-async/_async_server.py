@@ -4,8 +4,16 @@ Bound to 127.0.0.1 on a free port. Every response closes its connection. Endpoin
 
     /delay?ms=N&id=X            wait N ms, then 200 with body X
     /drip?ms=N                  send status line and headers at once, the body after N ms
-    /flaky?key=K&fail=N         503 for the first N requests with this key, then 200 "ok"
-    /status?code=C              answer with status C
+    /trickle?ms=N&bytes=B       headers at once, then the body one byte every N ms
+    /flaky?key=K&fail=N&code=C&ms=M  status C (default 503) for the first N requests with this key, then 200
+                                "ok"; every answer after M ms (default 0)
+    /stall?key=K&fail=N&ms=M    the first N requests with this key wait M ms before answering, later ones
+                                answer at once; every answer is 200 "ok"
+    /reset?key=K&fail=N         the first N requests with this key get their connection dropped (RST)
+                                without a response, then 200 "ok"
+    /truncate?key=K&fail=N      the first N requests get headers announcing 100 bytes, 5 bytes of body and
+                                a closed connection, then 200 "ok"
+    /status?code=C&id=X         answer with status C (body "status C")
 
 The server counts requests in flight (from the parsed request line until the response is
 about to be written) and keeps the maximum, the order requests completed in, and the arrival
@@ -15,6 +23,9 @@ time of every request per path+key, so checks can inspect what the client really
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import struct
 import threading
 import time
 from collections import defaultdict
@@ -23,7 +34,9 @@ from urllib.parse import parse_qs, urlsplit
 _MAX_DELAY_MS = 5000
 _MAX_HEADER_LINES = 100
 _READ_TIMEOUT_S = 5.0
-_REASONS = {200: "OK", 404: "Not Found", 400: "Bad Request", 503: "Service Unavailable"}
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+            429: "Too Many Requests", 500: "Internal Server Error", 501: "Not Implemented", 502: "Bad Gateway",
+            503: "Service Unavailable", 504: "Gateway Timeout", 505: "HTTP Version Not Supported"}
 
 
 class TestServer:
@@ -38,7 +51,7 @@ class TestServer:
         self.total_requests = 0
         self.completed: list[str] = []
         self.arrivals: dict[str, list[float]] = defaultdict(list)
-        self._flaky_hits: dict[str, int] = defaultdict(int)
+        self._hits: dict[str, int] = defaultdict(int)
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -98,7 +111,7 @@ class TestServer:
             }
 
     def reset_counters(self) -> None:
-        """Forget max in-flight, completions and arrivals (not the flaky hit counts)."""
+        """Forget max in-flight, completions and arrivals (not the per-key hit counts)."""
         with self._lock:
             self.max_in_flight = self.in_flight
             self.total_requests = 0
@@ -133,6 +146,12 @@ class TestServer:
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             self.arrivals[key].append(time.perf_counter())
 
+    def _hit(self, path: str, key: str) -> int:
+        """How many requests this path+key has had, this one included."""
+        with self._lock:
+            self._hits[f"{path}:{key}"] += 1
+            return self._hits[f"{path}:{key}"]
+
     def _leave(self, done_id: str | None = None) -> None:
         with self._lock:
             self.in_flight -= 1
@@ -160,14 +179,31 @@ class TestServer:
                 await asyncio.sleep(min(_int(query.get("ms")), _MAX_DELAY_MS) / 1000)
                 writer.write(body)
                 await writer.drain()
-            elif path == "/flaky":
-                with self._lock:
-                    self._flaky_hits[query.get("key", "")] += 1
-                    hits = self._flaky_hits[query.get("key", "")]
+            elif path == "/trickle":
+                count = min(_int(query.get("bytes")) or 10, 100)
+                head = _head(200, count)
                 self._leave()
                 left = True
-                if hits <= _int(query.get("fail")):
-                    await self._respond(writer, 503, b"busy, try again")
+                writer.write(head)
+                await writer.drain()
+                for _ in range(count):
+                    await asyncio.sleep(min(_int(query.get("ms")), _MAX_DELAY_MS) / 1000)
+                    writer.write(b".")
+                    await writer.drain()
+            elif path in ("/flaky", "/stall", "/reset", "/truncate"):
+                hits = self._hit(path, query.get("key", ""))
+                failing = hits <= _int(query.get("fail"))
+                if (path == "/stall" and failing) or path == "/flaky":
+                    await asyncio.sleep(min(_int(query.get("ms")), _MAX_DELAY_MS) / 1000)
+                self._leave()
+                left = True
+                if path == "/flaky" and failing:
+                    await self._respond(writer, _int(query.get("code")) or 503, b"busy, try again")
+                elif path == "/reset" and failing:
+                    _drop(writer)
+                elif path == "/truncate" and failing:
+                    writer.write(_head(200, 100) + b"short")
+                    await writer.drain()
                 else:
                     await self._respond(writer, 200, b"ok")
             elif path == "/status":
@@ -196,6 +232,22 @@ def _head(status: int, length: int) -> bytes:
         f"Content-Length: {length}\r\n"
         f"Connection: close\r\n\r\n"
     ).encode("latin-1")
+
+
+def _drop(writer: asyncio.StreamWriter) -> None:
+    """Close the connection with a TCP reset (SO_LINGER 0), no response."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, then closed): connecting to it is refused."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _int(value: str | None) -> int:

@@ -300,8 +300,8 @@ class GraderProcess:
         self.read_fd, write_fd = os.pipe()
         env = grader_env(lab, self.lab_copy, tmp_dir, write_fd)
         env["WORKBENCH_SANDBOX_KIND"] = self.sandbox
-        env["WORKBENCH_SANDBOX_HIDE"] = os.pathsep.join(
-            _hidden_paths(workspace_root, tmp_dir) + _module_dirs(lab.spec.limits.hide_modules))
+        env["WORKBENCH_SANDBOX_HIDE"] = os.pathsep.join(_hidden_paths(workspace_root, tmp_dir))
+        env["WORKBENCH_SANDBOX_HIDE_MODULES"] = os.pathsep.join(_module_dirs(lab.spec.limits.hide_modules))
         env["WORKBENCH_SANDBOX_EXPOSE"] = os.pathsep.join(_exposed_paths())
         cassette = os.environ.get("WORKBENCH_LLM_CASSETTE")
         if cassette and "llm" in lab.spec.needs:  # record/replay happens in the worker, which must reach the file

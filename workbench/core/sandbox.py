@@ -118,8 +118,30 @@ def sync_tree(src: Path, dst: Path, skip: Iterable[str] = (".git", "__pycache__"
             shutil.copy2(child, target)
 
 
+def module_stubs(folder: Path, paths: Iterable[str]) -> dict[str, str]:
+    """For each installed package folder / module file the lab hides: a stand-in whose import
+    raises ImportError naming the lab's rule. Returns {installed path: stand-in path}."""
+    replace: dict[str, str] = {}
+    for path in paths:
+        name = Path(path).name.split(".")[0]
+        code = (f"raise ImportError({name!r} + ' is not available while this lab is graded: the lab asks you to do "
+                "this part yourself (see the brief)', name=" + repr(name) + ")\n")
+        if os.path.isdir(path):
+            stub = folder / f"{len(replace)}-{name}"
+            stub.mkdir(parents=True, exist_ok=True)
+            (stub / "__init__.py").write_text(code)
+        elif path.endswith(".py"):
+            folder.mkdir(parents=True, exist_ok=True)
+            stub = folder / f"{len(replace)}-{name}.py"
+            stub.write_text(code)
+        else:
+            stub = Path("/dev/null")  # a compiled module: loading an empty file fails with ImportError
+        replace[path] = str(stub)
+    return replace
+
+
 def worker_argv(lab_copy: Path, private_tmp: Path, hide: Iterable[str], expose: Iterable[str], argv: list[str],
-                writable: Iterable[str] = ()) -> list[str]:
+                writable: Iterable[str] = (), replace: dict[str, str] | None = None) -> list[str]:
     """bubblewrap command line for a worker: `/` read-only, `hide` replaced by empty tmpfs,
     `expose` re-bound read-only over them, the lab copy writable, /tmp private, own pid ns."""
     args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
@@ -138,6 +160,8 @@ def worker_argv(lab_copy: Path, private_tmp: Path, hide: Iterable[str], expose: 
             args += ["--tmpfs", path]
     for path in sorted({p for p in hide if p and os.path.isfile(p)}):
         args += ["--ro-bind", "/dev/null", path]
+    for path, stub in sorted((replace or {}).items()):  # hidden modules: an import that fails clearly
+        args += ["--ro-bind", stub, path]
     for path in writable:  # e.g. the folder of a record/replay cassette the user chose
         if os.path.isdir(path):
             args += ["--bind", path, path]

@@ -73,6 +73,7 @@ class WorkerConfig:
         self.hide = [p for p in env.get("WORKBENCH_SANDBOX_HIDE", "").split(os.pathsep) if p]
         self.expose = [p for p in env.get("WORKBENCH_SANDBOX_EXPOSE", "").split(os.pathsep) if p]
         self.bind = [p for p in env.get("WORKBENCH_SANDBOX_BIND", "").split(os.pathsep) if p]
+        self.hide_modules = [p for p in env.get("WORKBENCH_SANDBOX_HIDE_MODULES", "").split(os.pathsep) if p]
         self.memory_mb = int(env.get("WORKBENCH_MEMORY_MB", "4096") or 4096)
         self.cpu_s = int(float(env.get("WORKBENCH_WORKER_CPU_S", "600") or 600))
         self.preload = [m for m in env.get("WORKBENCH_WORKER_PRELOAD", "").split(",") if m]
@@ -101,8 +102,9 @@ class WorkerConfig:
         if self.kind != "bwrap":
             return argv
         self.private_tmp.mkdir(parents=True, exist_ok=True)
+        stubs = sandbox.module_stubs(self.private_tmp.parent / "module-stubs", self.hide_modules)
         return sandbox.worker_argv(self.lab_dir, self.private_tmp, self.hide, [*self.expose, _PACKAGE_PARENT], argv,
-                                   writable=self.bind)
+                                   writable=self.bind, replace=stubs)
 
 
 def sandboxed_popen(argv: list[str], *, config: WorkerConfig | None = None, env: dict[str, str] | None = None,

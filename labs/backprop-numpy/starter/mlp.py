@@ -96,8 +96,10 @@ def train(
 ) -> tuple[dict[str, np.ndarray], list[float]]:
     """Mini-batch SGD with momentum. Returns (params, history).
 
-    history[e] is the mean training loss over the mini-batches of epoch e (len == epochs).
-    The number of classes is y.max() + 1. The defaults are what the accuracy check uses.
+    Start from exactly init_params((D, hidden, y.max() + 1), seed), every velocity at 0.
+    history[e] is the mean training loss over the mini-batches of epoch e (len == epochs), each
+    batch's loss taken in its forward pass, before its step. The defaults are what the accuracy
+    check uses.
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.int64)

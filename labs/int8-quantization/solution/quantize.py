@@ -53,7 +53,8 @@ def int8_linear(x: np.ndarray, q: np.ndarray, scale: np.ndarray, bias: np.ndarra
 def quantize_mlp(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The int8 model you would ship: every array needed by `predict_int8`, nothing else.
 
-    params: {"W1": (D, H), "b1": (H,), "W2": (H, K), "b2": (K,)} float32.
+    params: {"W1": (D, H), "b1": (H,), "W2": (H, K), "b2": (K,)} float32. The weights ship as
+    the int8 codes and float32 per-channel scales of quantize_per_channel (no float copy).
     """
     q1, s1 = quantize_per_channel(params["W1"])
     q2, s2 = quantize_per_channel(params["W2"])
@@ -64,7 +65,8 @@ def quantize_mlp(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def predict_int8(qparams: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
-    """Class labels (N,) from the int8 model: two int8 linear layers with a ReLU between."""
+    """Class labels (N,) from the int8 model: two int8 linear layers with a ReLU between,
+    computed from `qparams` alone (whatever quantize_mlp returned), nothing kept elsewhere."""
     h = np.maximum(int8_linear(X, qparams["q1"], qparams["s1"], qparams["b1"]), 0.0)
     logits = int8_linear(h, qparams["q2"], qparams["s2"], qparams["b2"])
     return np.argmax(logits, axis=1)
@@ -108,9 +110,11 @@ def dequantize_q4_1(raw: np.ndarray) -> np.ndarray:
 
 
 def gguf_bits_per_weight(reader) -> dict[str, float]:
-    """Bits per weight of the tensors in an open `gguf.GGUFReader`: for each tensor type (e.g.
-    "Q4_1", "Q8_0", "F32") 8 * stored bytes / weights over the tensors of that type, and "all"
-    over every tensor."""
+    """Bits per weight of the tensors in an open `gguf.GGUFReader`: for each tensor type present
+    (e.g. "Q4_1", "Q8_0", "F32", "Q6_K") 8 * stored bytes / weights over the tensors of that type,
+    and "all" over every tensor. Use only reader.tensors and, of each tensor, .tensor_type.name,
+    .n_bytes and .n_elements: while grading, gguf is hidden and `reader` is a stand-in with just
+    those fields (plus .name, .shape, .data_offset)."""
     totals: dict[str, list[int]] = {}
     for tensor in reader.tensors:
         entry = totals.setdefault(tensor.tensor_type.name, [0, 0])

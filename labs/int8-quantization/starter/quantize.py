@@ -48,14 +48,16 @@ def int8_linear(x: np.ndarray, q: np.ndarray, scale: np.ndarray, bias: np.ndarra
 def quantize_mlp(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The int8 model you would ship: every array needed by `predict_int8`, nothing else.
 
-    params: {"W1": (D, H), "b1": (H,), "W2": (H, K), "b2": (K,)} float32.
+    params: {"W1": (D, H), "b1": (H,), "W2": (H, K), "b2": (K,)} float32. The weights ship as
+    the int8 codes and float32 per-channel scales of quantize_per_channel (no float copy).
     The grader counts the bytes of the arrays you return (numpy arrays only).
     """
     raise NotImplementedError("quantize_mlp")
 
 
 def predict_int8(qparams: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
-    """Class labels (N,) from the int8 model: two int8 linear layers with a ReLU between."""
+    """Class labels (N,) from the int8 model: two int8 linear layers with a ReLU between,
+    computed from `qparams` alone (whatever quantize_mlp returned), nothing kept elsewhere."""
     raise NotImplementedError("predict_int8")
 
 
@@ -90,7 +92,9 @@ def dequantize_q4_1(raw: np.ndarray) -> np.ndarray:
 
 
 def gguf_bits_per_weight(reader) -> dict[str, float]:
-    """Bits per weight of the tensors in an open `gguf.GGUFReader`: for each tensor type (e.g.
-    "Q4_1", "Q8_0", "F32") 8 * stored bytes / weights over the tensors of that type, and "all"
-    over every tensor."""
+    """Bits per weight of the tensors in an open `gguf.GGUFReader`: for each tensor type present
+    (e.g. "Q4_1", "Q8_0", "F32", "Q6_K") 8 * stored bytes / weights over the tensors of that type,
+    and "all" over every tensor. Use only reader.tensors and, of each tensor, .tensor_type.name,
+    .n_bytes and .n_elements: while grading, gguf is hidden and `reader` is a stand-in with just
+    those fields (plus .name, .shape, .data_offset)."""
     raise NotImplementedError("gguf_bits_per_weight")

@@ -62,7 +62,7 @@ def loss_and_grad(w, b, X, y, l2=0.0):
 
 
 def fit_standardizer(X):
-    """Column means and standard deviations of X (a zero std becomes 1)."""
+    """Column means and (population) standard deviations of X; a zero std becomes 1."""
     X = np.asarray(X, dtype=float)
     # TODO: compute the real statistics.
     return np.zeros(X.shape[1]), np.ones(X.shape[1])
@@ -74,7 +74,11 @@ def standardize(X, mean, std):
 
 
 def fit(X, y, l2=1e-2, lr=0.5, epochs=1000):
-    """Train on raw features with gradient descent; returns a Model."""
+    """Train on raw features with gradient descent; returns a Model.
+
+    Standardize with X's own statistics (kept in the model), start from w = 0, b = 0, then take
+    `epochs` full-batch steps w -= lr * grad_w, b -= lr * grad_b with loss_and_grad(..., l2).
+    """
     y = np.asarray(y, dtype=float)
     mean, std = fit_standardizer(X)
     w = np.zeros(np.asarray(X).shape[1])

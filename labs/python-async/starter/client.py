@@ -4,11 +4,13 @@ Standard library only. `http_get` below already speaks just enough HTTP/1.1 to G
 the local test server; your job is `fetch_all` (and the helpers you want):
 
 * at most `concurrency` requests in flight at any moment, and that many when there is work;
-* each attempt limited to `timeout_s` seconds (headers *and* body); a timed-out request ends as
-  Result(ok=False, status=None, error="timeout") -- it never raises, never hangs;
-* retries with exponential backoff: before retry n (n = 1, 2, ...) wait backoff_s * 2**(n-1);
-  retry on 429/500/502/503/504, timeouts and connection errors; never on other statuses;
-  at most `retries` retries, so at most 1 + retries requests per URL;
+* each attempt limited to `timeout_s` seconds (headers *and* body; waiting for a slot does not
+  count); a timed-out request ends as Result(ok=False, status=None, error="timeout") -- it never
+  raises, never hangs;
+* retries with exponential backoff: before retry n (n = 1, 2, ...) wait backoff_s * 2**(n-1),
+  without holding a slot; retry on 429/500/502/503/504, timeouts and connection errors (OSError,
+  asyncio.IncompleteReadError); never on other statuses; at most `retries` retries, so at most
+  1 + retries requests per URL, and `attempts` says how many were sent;
 * `results[i]` belongs to `urls[i]`, whatever order the requests finish in.
 
 The version below is the naive one: one request at a time, no timeout, no retries.
