@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import random
 import re
 import shutil
@@ -39,7 +40,6 @@ from _pii_gen import KINDS, Generator, score
 from workbench.core.worker import WorkerConfig
 from workbench.grader_plugin import call_learner
 
-SEED = 20261111
 HERE = Path(__file__).resolve().parent
 RECALL_MIN = 0.99
 PRECISION_MIN = 0.95
@@ -100,10 +100,10 @@ def _verify(learner, path: Path):
 
 # -- the chain ----------------------------------------------------------------------------------
 
-@pytest.mark.check(skill="security-governance", points=2, hint=1)
-def test_chain_links_and_hashes(learner, learner_module, work_dir, record_metric):
+@pytest.mark.check(skill="security-governance", points=2, hint=1, required=True)
+def test_chain_links_and_hashes(learner, learner_module, work_dir, seed, record_metric):
     """Appended records form a hash chain a third party can verify, across reopening and threads"""
-    rng = random.Random(SEED)
+    rng = random.Random(seed)
     path = work_dir / "audit.jsonl"
     log = _open_log(learner, path)
     entries = [_entry(rng, i) for i in range(20)]
@@ -214,10 +214,10 @@ def _tamper_cases(n: int, rng: random.Random) -> list[tuple[str, object, int | N
     return cases
 
 
-@pytest.mark.check(skill="security-governance", points=3, hint=1)
-def test_tampering_detected_at_exact_index(learner, work_dir, record_metric):
+@pytest.mark.check(skill="security-governance", points=3, hint=1, required=True)
+def test_tampering_detected_at_exact_index(learner, work_dir, seed, record_metric):
     """An edited, deleted, inserted or reordered record is reported at its exact index"""
-    rng = random.Random(SEED + 1)
+    rng = random.Random(seed + 1)
     n = 30
     clean = work_dir / "clean.jsonl"
     original = _spec_log(clean, n, rng)
@@ -244,10 +244,10 @@ def test_tampering_detected_at_exact_index(learner, work_dir, record_metric):
 
 # -- crashes --------------------------------------------------------------------------------------
 
-@pytest.mark.check(skill="data-engineering", points=1, hint=3)
-def test_torn_tail_tolerated_and_repaired(learner, work_dir, record_metric):
+@pytest.mark.check(skill="data-engineering", points=1, hint=3, required=True)
+def test_torn_tail_tolerated_and_repaired(learner, work_dir, seed, record_metric):
     """A torn last line is ignored by readers and cut off by the next append"""
-    rng = random.Random(SEED + 2)
+    rng = random.Random(seed + 2)
     for variant, keep in (("half a record", 0.5), ("three bytes of a record", None)):
         path = work_dir / f"torn-{keep}.jsonl"
         records = _spec_log(path, 10, rng)
@@ -300,15 +300,15 @@ def _run_writer(learner_process, path: Path, seed: int, rng: random.Random) -> i
     return len(acks)
 
 
-@pytest.mark.check(skill="data-engineering", points=2, hint=3)
-def test_killed_writer_leaves_verifiable_log(learner, learner_process, work_dir, record_metric):
+@pytest.mark.check(skill="data-engineering", points=2, hint=3, required=True)
+def test_killed_writer_leaves_verifiable_log(learner, learner_process, work_dir, seed, record_metric):
     """A writer killed mid-write (SIGKILL, five times) leaves a log that verifies up to its last complete record"""
-    rng = random.Random(SEED + 3)
+    rng = random.Random(seed + 3)
     path = work_dir / "crash.jsonl"
     acked = torn = 0
     for round_ in range(5):
         before = len(read(path))
-        acks = _run_writer(learner_process, path, SEED + round_, rng)
+        acks = _run_writer(learner_process, path, seed + round_, rng)
         acked += acks
         data = path.read_bytes()
         torn += not data.endswith(b"\n")
@@ -350,8 +350,8 @@ def _checked_spans(text: str, spans) -> list[tuple[str, int, int]]:
     return out
 
 
-@pytest.mark.check(skill="security-governance", points=3, hint=2)
-def test_pii_redaction_recall_precision(learner, record_metric):
+@pytest.mark.check(skill="security-governance", points=3, hint=2, required=True)
+def test_pii_redaction_recall_precision(learner, seed, record_metric):
     """PII redaction: recall >= 0.99 and precision >= 0.95 on a generated set with Luhn and IBAN decoys"""
     cases = {"4111 1111 1111 1111": True, "4111-1111-1111-1112": False, "378282246310005": True, "79927398713": True}
     for number, valid in cases.items():
@@ -360,8 +360,16 @@ def test_pii_redaction_recall_precision(learner, record_metric):
              "NL91ABNA0417164300": True, "NL91ABNA0417164301": False}
     for iban, valid in ibans.items():
         assert _call("iban_valid()", learner.iban_valid, iban) is valid, f"iban_valid({iban!r}) should be {valid}"
+    gen = Generator(seed + 7)
+    generated = [(gen.card(), True) for _ in range(15)] + [(gen.decoy_card(), False) for _ in range(15)]
+    wrong = [number for number, valid in generated if _call("luhn_valid()", learner.luhn_valid, number) is not valid]
+    assert not wrong, f"luhn_valid is wrong on generated numbers {wrong[:3]} (valid ones pass Luhn, decoys fail by one digit)"
+    generated = [(gen.iban(), True) for _ in range(15)] + [(gen.decoy_iban(), False) for _ in range(15)]
+    wrong = [iban for iban, valid in generated if _call("iban_valid()", learner.iban_valid, iban) is not valid]
+    assert not wrong, (f"iban_valid is wrong on generated IBANs {wrong[:3]} (10 countries; decoys have a wrong check "
+                       "number): check each country's length and mod 97")
 
-    samples = Generator(SEED).samples(400)
+    samples = Generator(seed).samples(400)
     started = time.perf_counter()
     result = score(samples, lambda text: _checked_spans(text, _call("find_pii()", learner.find_pii, text)))
     record_metric("seconds", round(time.perf_counter() - started, 3))
@@ -396,16 +404,17 @@ def test_pii_redaction_recall_precision(learner, record_metric):
 
 # -- export ---------------------------------------------------------------------------------------
 
-@pytest.mark.check(skill="security-governance", points=2, hint=2)
-def test_export_time_range(learner, learner_module, work_dir, record_metric):
+@pytest.mark.check(skill="security-governance", points=2, hint=2, required=True)
+def test_export_time_range(learner, learner_module, work_dir, seed, record_metric):
     """export(start, end) writes exactly the records in [start, end), verifiable on their own, with a manifest"""
-    rng = random.Random(SEED + 4)
+    rng = random.Random(seed + 4)
     base = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
     path = work_dir / "audit.jsonl"
     log = _open_log(learner, path)
     for i in range(60):
         _call("AuditLog.append()", log.append, {**_entry(rng, i), "ts": (base + timedelta(minutes=37 * i)).isoformat()})
     full = read(path)
+    log_lines = complete_lines(path)
     assert len(full) == 60 and first_bad(full) is None, "the log written for this check does not verify (see the chain check)"
     at = [datetime.fromisoformat(r["ts"]) for r in full]
     plus2 = timezone(timedelta(hours=2))
@@ -421,8 +430,13 @@ def test_export_time_range(learner, learner_module, work_dir, record_metric):
         lines = complete_lines(out)
         records = read(out)
         seqs = [r.get("seq") for r in records if isinstance(r, dict)]
-        assert seqs == list(expected), f"{what} exported seqs {seqs[:5]}..., expected {list(expected)[:5]}... (start <= ts < end)"
+        assert seqs == list(expected), (
+            f"{what} exported {len(seqs)} records (seq {seqs[:1]}..{seqs[-1:]}), expected {len(expected)} (seq "
+            f"{list(expected)[:1]}..{list(expected)[-1:]}); wrongly in or out: "
+            f"{sorted(set(seqs) ^ set(expected), key=str)} (start <= ts < end, on aware datetimes)")
         assert records == full[expected.start:expected.stop], f"{what}: exported records differ from the log's"
+        assert out.read_bytes() == b"".join(line + b"\n" for line in log_lines[expected.start:expected.stop]), (
+            f"{what}: the exported lines must be the log's lines, byte for byte (copy them, do not re-serialise)")
         assert isinstance(manifest, dict), "export() must return the manifest (a dict)"
         side = Path(str(out) + ".manifest.json")
         assert side.is_file() and json.loads(side.read_text()) == manifest, (
@@ -480,30 +494,45 @@ def _raw_values(*values: str) -> list[str]:
     return sorted(set(out), key=len, reverse=True)
 
 
-@pytest.mark.check(skill="mlops", points=2, hint=3)
-def test_real_model_calls_are_logged(learner, learner_module, llm, work_dir, record_metric):
-    """Real model calls through workbench.llm.chat are logged: user, model, redacted input and output, tokens, filters"""
+def _model_names(litellm_model: str) -> set[str]:
+    """What litellm passes a callback as kwargs["model"] for a backend model ("openai/smollm2" ->
+    "smollm2"), and the full name; a record's model must be one of the two, exactly."""
+    return {litellm_model, litellm_model.split("/", 1)[-1]}
+
+
+def _nonzero(filters) -> dict:
+    return {k: v for k, v in (filters or {}).items() if v} if isinstance(filters, dict) else {"(not a dict)": filters}
+
+
+def _add_counts(total: dict, more: dict) -> None:
+    for kind, n in more.items():
+        if n:
+            total[kind] = total.get(kind, 0) + n
+
+
+@pytest.mark.check(skill="mlops", points=2, hint=3, required=True)
+def test_real_model_calls_are_logged(learner, learner_module, llm, work_dir, seed, record_metric):
+    """Real model calls through workbench.llm.chat are logged: call_id, user, model, status, every input string and the output redacted, tokens, filter counts"""
     from workbench.llm import resolve_backend
 
     backend_model = resolve_backend().litellm_model  # `llm` made sure the backend answers
     callback = learner_module("audit_callback")
     # the learner's callback is registered in the worker's litellm: the calls are made there too
     worker_llm, worker_calllog = learner_module("workbench.llm"), learner_module("workbench.llm.calllog")
-    gen = Generator(SEED + 5)
-    email, card, phone, iban = gen.email(), gen.card(), gen.phone(), gen.iban()
+    gen = Generator(seed + 5)
+    email, card, phone, iban, desk = gen.email(), gen.card(), gen.phone(), gen.iban(), gen.phone()
     path = work_dir / "calls.jsonl"
     calls = [
-        ("auditor-7", [{"role": "system", "content": "Answer in one short sentence."},
+        ("auditor-7", [{"role": "system", "content": f"Answer in one short sentence. Escalations go to {desk}."},
                        {"role": "user", "content": f"My email is {email}, my card number is {card}, call me at {phone}, "
-                                                   f"refunds go to IBAN {iban}. Reply with OK."}],
-         {"email", "card", "phone", "iban"}),
-        ("analyst-2", [{"role": "user", "content": "Name one colour."}], set()),
+                                                   f"refunds go to IBAN {iban}. Reply with OK."}]),
+        ("analyst-2", [{"role": "user", "content": "Name one colour."}]),
     ]
     logger = _call("audit_callback.install()", callback.install, _open_log(learner, path))
     replies, call_ids = [], []
     started = time.perf_counter()
     try:
-        for user, messages, _ in calls:
+        for user, messages in calls:
             with _as_user(learner_module, callback, user):
                 replies.append(worker_llm.chat(messages, max_tokens=8))
             call_ids.append(worker_calllog.records()[-1].call_id)
@@ -518,68 +547,126 @@ def test_real_model_calls_are_logged(learner, learner_module, llm, work_dir, rec
         f"{len(calls)} model calls produced {len(records)} records within 15 s"
         + (f"; the callback raised: {errors[0]}" if errors else " (litellm hides exceptions raised in callbacks)"))
     assert first_bad(records) is None and _verify(learner, path) is None, "the call log's chain does not verify"
-    by_id = {r.get("call_id"): r for r in records}
-    for (user, messages, kinds), reply, call_id in zip(calls, replies, call_ids, strict=True):
-        record = by_id.get(call_id) or records[call_ids.index(call_id)]
+    by_id = {r.get("call_id"): r for r in records if isinstance(r, dict)}
+    assert set(call_ids) <= set(by_id), (
+        f"each record must carry its call's kwargs['litellm_call_id'] as call_id; the calls were {call_ids}, the records "
+        f"say {sorted(map(str, by_id))}")
+    for (user, messages), reply, call_id in zip(calls, replies, call_ids, strict=True):
+        record = by_id[call_id]
         where = f"record of the call by {user}"
         assert record.get("user") == user, f"{where}: user is {record.get('user')!r}, expected {user!r} (as_user)"
-        assert record.get("status", "ok") == "ok", f"{where}: status {record.get('status')!r}"
-        assert isinstance(record.get("model"), str) and record["model"] and record["model"] in backend_model, (
-            f"{where}: model is {record.get('model')!r}, expected the model called ({backend_model})")
+        assert record.get("status") == "ok", f"{where}: status is {record.get('status')!r}, expected 'ok'"
+        assert record.get("model") in _model_names(backend_model), (
+            f"{where}: model is {record.get('model')!r}, expected the model called: {sorted(_model_names(backend_model))}")
         tokens = record.get("tokens") or {}
         assert (tokens.get("prompt"), tokens.get("completion"), tokens.get("total")) == (
             reply.prompt_tokens, reply.completion_tokens, reply.total_tokens), (
             f"{where}: tokens {tokens} but the call used prompt={reply.prompt_tokens}, completion={reply.completion_tokens}")
+        expected_filters: dict = {}
+        expected_input = []
+        for message in messages:
+            text, counts = _call("redact()", learner.redact, message["content"])
+            _add_counts(expected_filters, counts)
+            expected_input.append({**message, "content": text})
+        expected_output, counts = _call("redact()", learner.redact, reply.content or "")
+        _add_counts(expected_filters, counts)
         sent = record.get("input")
         assert isinstance(sent, list) and [m.get("role") for m in sent] == [m["role"] for m in messages], (
             f"{where}: input must be the list of messages sent (roles {[m['role'] for m in messages]})")
-        expected_output = learner.redact(reply.content or "")[0]
+        for got, want in zip(sent, expected_input, strict=True):
+            assert got.get("content") == want["content"], (
+                f"{where}: the logged {want['role']} message is {got.get('content')!r}, expected every string redacted: "
+                f"{want['content']!r}")
         assert record.get("output") == expected_output, (
             f"{where}: output is {record.get('output')!r}, expected the redacted reply {expected_output!r}")
-        filters = {k: v for k, v in (record.get("filters") or {}).items() if v}
-        assert kinds <= set(filters), f"{where}: filters {filters} should show the {sorted(kinds)} redactions"
-        if not kinds:
-            assert not filters, f"{where}: nothing was redacted, yet filters say {filters}"
-        for kind in kinds:
-            placeholder = f"[{kind.upper()}]"
-            assert placeholder in json.dumps(sent, ensure_ascii=False), f"{where}: no {placeholder} in the logged input"
+        assert _nonzero(record.get("filters")) == expected_filters, (
+            f"{where}: filters {record.get('filters')} must count every redaction of the call, input and output: "
+            f"{expected_filters}")
+        assert "confidence" in record and (record["confidence"] is None or 0.0 <= record["confidence"] <= 1.0), (
+            f"{where}: every record needs a confidence field (null when the reply carries no logprobs), got "
+            f"{record.get('confidence', '(missing)')!r}")
     text = path.read_text(encoding="utf-8")
-    leaked = [v for v in _raw_values(email, card, phone, iban) if v in text]
+    leaked = [v for v in _raw_values(email, card, phone, iban, desk) if v in text]
     assert not leaked, f"raw PII reached the log file: {leaked[0]!r}"
-    assert set(call_ids) <= set(by_id), "each record should carry its litellm_call_id as call_id"
 
 
-@pytest.mark.check(skill="mlops", points=1, hint=3)
-def test_scripted_output_and_failures_are_logged(learner, learner_module, work_dir, record_metric):
-    """PII in a reply and a failed call are logged redacted (scripted: litellm mock_response, no server)"""
+def _mock_reply(rng: random.Random, content: str) -> tuple[dict, float]:
+    """A chat completion as a hosted backend returns it, with per-token logprobs and usage, for
+    litellm's mock_response; and the confidence it implies: exp(mean logprob)."""
+    logprobs = [round(-rng.uniform(0.0, 2.5), 4) for _ in range(rng.randint(4, 12))]
+    usage = {"prompt_tokens": rng.randint(12, 90), "completion_tokens": len(logprobs)}
+    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    reply = {"id": f"chatcmpl-{rng.randint(10**6, 10**7)}", "object": "chat.completion", "created": 1, "model": "smollm2",
+             "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content},
+                          "logprobs": {"content": [{"token": f"t{i}", "logprob": lp, "bytes": None, "top_logprobs": []}
+                                                   for i, lp in enumerate(logprobs)]}}],
+             "usage": usage}
+    return reply, math.exp(sum(logprobs) / len(logprobs))
+
+
+@pytest.mark.check(skill="mlops", points=2, hint=3, required=True)
+def test_scripted_output_and_failures_are_logged(learner, learner_module, work_dir, seed, record_metric):
+    """A reply full of PII, a reply with logprobs (confidence) and a failed call are each logged, redacted, with status, tokens and filters (scripted: litellm mock_response, no server)"""
     callback = learner_module("audit_callback")
     litellm = learner_module("workbench.llm.client").load_litellm()  # the worker's litellm, where the callback is
-    gen = Generator(SEED + 6)
-    email, card, iban = gen.email(), gen.card(), gen.iban()
+    rng = random.Random(seed + 6)
+    gen = Generator(seed + 6)
+    email, card, iban, phone = gen.email(), gen.card(), gen.iban(), gen.phone()
+    reply, confidence = _mock_reply(rng, f"On file: {email}, card {card}, IBAN {iban}.")
+    user = f"scripted-{rng.randint(100, 999)}"
     path = work_dir / "scripted.jsonl"
     logger = _call("audit_callback.install()", callback.install, _open_log(learner, path))
     try:
-        with _as_user(learner_module, callback, "scripted-user"):
-            litellm.completion(model="openai/smollm2", messages=[{"role": "user", "content": "What is on file?"}],
-                               mock_response=f"On file: {email}, card {card}, IBAN {iban}.")
+        with _as_user(learner_module, callback, user):
+            litellm.completion(model="openai/smollm2", messages=[{"role": "user", "content": f"What is on file for {phone}?"}],
+                               mock_response=reply)
+            litellm.completion(model="openai/smollm2", messages=[{"role": "user", "content": "Any news?"}],
+                               mock_response="Nothing new.")
             failure = learner_module("builtins").Exception(f"upstream refused the request from {email}")  # made there
             with pytest.raises(Exception):  # noqa: B017, PT011 - any failure; the log is what is checked
                 litellm.completion(model="openai/smollm2", messages=[{"role": "user", "content": f"Forward to {email}"}],
                                    mock_response=failure)
-        records = _wait_for(path, 2)
+        records = _wait_for(path, 3)
     finally:
         callback.uninstall(logger)
     record_metric("records", len(records))
-    assert len(records) == 2, f"a successful and a failed call produced {len(records)} records, expected 2 (log failures too)"
+    assert len(records) == 3, (f"two successful calls and a failed one produced {len(records)} records, expected 3 "
+                               "(log_failure_event must write a record too)")
     assert first_bad(records) is None, "the chain does not verify"
-    ok = next((r for r in records if r.get("status", "ok") == "ok"), None)
-    failed = next((r for r in records if r.get("status") == "error"), None)
-    assert ok is not None and failed is not None, "one record must have status 'ok' and the failed call's status 'error'"
+    statuses = sorted(str(r.get("status")) for r in records if isinstance(r, dict))
+    assert statuses == ["error", "ok", "ok"], f"statuses are {statuses}; expected 'ok' twice and 'error' for the failed call"
+    ok = next((r for r in records if r.get("status") == "ok" and "[CARD]" in str(r.get("output"))), None)
+    plain = next((r for r in records if r.get("status") == "ok" and r is not ok), None)
+    failed = next(r for r in records if r.get("status") == "error")
+    assert ok is not None, f"the reply must be logged redacted as 'On file: [EMAIL], card [CARD], IBAN [IBAN].'; got {records}"
     assert ok.get("output") == "On file: [EMAIL], card [CARD], IBAN [IBAN].", (
         f"the reply must be logged redacted; output is {ok.get('output')!r}")
-    filters = {k: v for k, v in (ok.get("filters") or {}).items() if v}
-    assert {"email", "card", "iban"} <= set(filters), f"filters {filters} should count the reply's redactions"
-    assert failed.get("user") == "scripted-user", "the failed call's record needs its user too"
+    assert ok.get("input") == [{"role": "user", "content": "What is on file for [PHONE]?"}], (
+        f"the input must be logged redacted; it is {ok.get('input')!r}")
+    assert _nonzero(ok.get("filters")) == {"card": 1, "email": 1, "iban": 1, "phone": 1}, (
+        f"filters {ok.get('filters')} must count the redactions of the input (1 phone) and the output (email, card, iban)")
+    usage = reply["usage"]
+    tokens = ok.get("tokens") or {}
+    assert (tokens.get("prompt"), tokens.get("completion"), tokens.get("total")) == (
+        usage["prompt_tokens"], usage["completion_tokens"], usage["total_tokens"]), (
+        f"tokens are {tokens}; the reply's usage was {usage}")
+    got = ok.get("confidence")
+    record_metric("confidence", got)
+    assert isinstance(got, int | float) and abs(got - confidence) <= 1e-4, (
+        f"the reply carried logprobs {[t['logprob'] for t in reply['choices'][0]['logprobs']['content']]}: confidence must be "
+        f"exp(mean logprob) = {confidence:.6f}, got {got!r}")
+    assert ok.get("user") == user and isinstance(ok.get("call_id"), str) and ok["call_id"], (
+        f"each record needs user ({user!r}) and call_id (kwargs['litellm_call_id']); got {ok.get('user')!r}, "
+        f"{ok.get('call_id')!r}")
+    assert ok.get("model") in _model_names("openai/smollm2"), f"model is {ok.get('model')!r}, expected 'smollm2'"
+    assert plain is not None and "confidence" in plain and plain["confidence"] is None, (
+        f"a reply without logprobs must be logged with confidence null, got {None if plain is None else plain.get('confidence', '(missing)')!r}")
+    assert _nonzero(plain.get("filters")) == {}, f"nothing was redacted in the second call, yet filters say {plain.get('filters')}"
+    assert failed.get("user") == user and isinstance(failed.get("call_id"), str) and failed["call_id"], (
+        "the failed call's record needs its user and call_id too")
+    assert failed.get("input") == [{"role": "user", "content": "Forward to [EMAIL]"}], (
+        f"the failed call's input must be logged redacted; it is {failed.get('input')!r}")
+    assert _nonzero(failed.get("filters")).get("email", 0) >= 1, f"the failed call's filters {failed.get('filters')} miss its email"
     text = path.read_text(encoding="utf-8")
-    leaked = [v for v in _raw_values(email, card, iban) if v in text]
+    leaked = [v for v in _raw_values(email, card, iban, phone) if v in text]
     assert not leaked, f"raw PII reached the log file: {leaked[0]!r}"

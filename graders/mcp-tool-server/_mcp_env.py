@@ -56,6 +56,30 @@ def sku(rng) -> str:
     return "".join(rng.choice(_LETTERS) for _ in range(3)) + "-" + str(rng.randint(100, 999))
 
 
+def near_misses(rng) -> list[str]:
+    """Seeded strings that are almost SKUs and must be rejected."""
+    good = sku(rng)
+    letters, digits = good[:3], good[4:]
+    return [letters.lower() + "-" + digits, letters[:2] + letters[2].lower() + "-" + digits, letters + "-" + digits + "5",
+            letters[:2] + "-" + digits, letters + digits, "X" + letters + "-" + digits, letters + "-" + digits[:2],
+            letters + "_" + digits, " " + good, good + " ", letters + "-" + digits[:2] + "O", letters + "--" + digits]
+
+
+def estimate_prompt_tokens(messages: Any, tools: Any = None) -> int:
+    """The README's upper bound on a call's prompt tokens (as in tool-agent)."""
+    characters = len(json.dumps(messages, default=str)) + len(json.dumps(tools or [], default=str))
+    return -(-characters // 2) + 100
+
+
+def scripted_usage(response: ChatResponse, messages: Any, tools: Any, max_tokens: Any, natural: int = 20) -> ChatResponse:
+    """A scripted response's token counts as a real server reports them: JSON characters / 4 for the
+    prompt (below the estimate), the reply's length capped by max_tokens (a runaway 400 without)."""
+    characters = len(json.dumps(messages, default=str)) + len(json.dumps(tools or [], default=str))
+    response.prompt_tokens = -(-characters // 4)
+    response.completion_tokens = min(natural, int(max_tokens)) if max_tokens is not None else 400
+    return response
+
+
 # -- the reference stockroom ------------------------------------------------------------------
 
 def _valid_quantity(value: Any) -> bool:
@@ -343,10 +367,17 @@ async def call(connection: Connection, name: str, arguments: dict[str, Any]) -> 
 
 async def read_stock(connection: Connection) -> dict[str, Any]:
     """The resource inventory://stock, parsed; AssertionError if it is not a JSON object."""
+    from mcp import MCPError
+
     try:
         result = await asyncio.wait_for(connection.session.read_resource(RESOURCE_URI), REQUEST_TIMEOUT_S)
     except asyncio.TimeoutError:
         raise ServerProblem(f"reading {RESOURCE_URI} got no answer within {REQUEST_TIMEOUT_S:g} s") from None
+    except MCPError as exc:
+        if _is_transport_failure(exc):
+            raise
+        raise AssertionError(f"reading the resource {RESOURCE_URI} failed: {exc}; the server must serve it "
+                             "(application/json, {SKU: units on hand})") from None
     texts = [getattr(c, "text", None) for c in result.contents]
     assert texts and texts[0] is not None, f"reading {RESOURCE_URI} returned no text content"
     try:
@@ -381,20 +412,56 @@ class RetryingModel:
         ]
         self.seen: list[str] = []
 
-    def __call__(self, messages, tools=None, **kwargs) -> ChatResponse:
+    def __call__(self, messages, tools=None, max_tokens=None, **kwargs) -> ChatResponse:
         results = _tool_messages(messages)
         self.seen = [str(m.get("content")) for m in results]
         if tools and len(results) < len(self.attempts):
             name, arguments = self.attempts[len(results)]
-            return scripted_tool_call(name, arguments, len(results))
-        return scripted_text(self.answer)
+            return scripted_usage(scripted_tool_call(name, arguments, len(results)), messages, tools, max_tokens)
+        return scripted_usage(scripted_text(self.answer), messages, tools, max_tokens)
 
 
 class NeverDoneModel:
-    """SCRIPTED: asks for convert_units whenever tools are offered and never answers (step budget)."""
+    """SCRIPTED: asks for convert_units whenever tools are offered and never answers in text (budgets)."""
 
-    def __call__(self, messages, tools=None, **kwargs) -> ChatResponse:
+    def __call__(self, messages, tools=None, max_tokens=None, **kwargs) -> ChatResponse:
         index = len(_tool_messages(messages))
         if tools:
-            return scripted_tool_call("convert_units", json.dumps({"value": 1, "from_unit": "kg", "to_unit": "g"}), index)
-        return ChatResponse(content="", finish_reason="stop", model="scripted", prompt_tokens=40, completion_tokens=20)
+            response = scripted_tool_call("convert_units", json.dumps({"value": 1, "from_unit": "kg", "to_unit": "g"}), index)
+        else:
+            response = ChatResponse(content="", finish_reason="stop", model="scripted")
+        return scripted_usage(response, messages, tools, max_tokens)
+
+
+@dataclass
+class Meter:
+    """Wraps a chat function (the real model or a scripted one) handed to learner code; records per
+    call what was offered and asked: tools, tool_choice, max_tokens, the README's estimate of the
+    prompt, the tokens used and the tool calls (with their ids)."""
+
+    chat: Any
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def __call__(self, messages: list[dict[str, Any]], **kwargs: Any) -> ChatResponse:
+        entry = {"tools": kwargs.get("tools") or [], "tool_choice": kwargs.get("tool_choice"),
+                 "max_tokens": kwargs.get("max_tokens"), "estimate": estimate_prompt_tokens(messages, kwargs.get("tools")),
+                 "tokens": 0, "tool_calls": [], "tool_call_arguments": [], "ids": []}
+        self.calls.append(entry)
+        response = self.chat(messages, **kwargs)
+        entry.update(tokens=response.total_tokens, tool_calls=[c.name for c in response.tool_calls],
+                     tool_call_arguments=[(c.name, c.arguments) for c in response.tool_calls],
+                     ids=[c.id for c in response.tool_calls])
+        return response
+
+    @property
+    def tokens(self) -> int:
+        """Tokens over all calls."""
+        return sum(call["tokens"] for call in self.calls)
+
+    def requested(self) -> list[tuple[str, str]]:
+        """Every tool call the model asked for, as (name, arguments), in order."""
+        return [tool_call for call in self.calls for tool_call in call["tool_call_arguments"]]
+
+    def ids(self) -> set[str]:
+        """The ids of every tool call the model asked for."""
+        return {i for call in self.calls for i in call["ids"]}

@@ -51,3 +51,36 @@ class GraderSession:
 
     def __repr__(self) -> str:
         return "<ClientSession to your server.py (the grader's)>"
+
+
+class HangingSession:
+    """A session whose server never answers tools/call (the grader's timeout case)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    async def call_tool(self, name: str, arguments: dict[str, Any] | None = None,
+                        read_timeout_seconds: float | None = None) -> Any:
+        import asyncio
+
+        await asyncio.sleep(self.seconds)
+        raise TimeoutError("the grader's hanging session gave up")
+
+    def __repr__(self) -> str:
+        return "<ClientSession to a server that never answers (the grader's)>"
+
+
+class FailingSession:
+    """A session whose server answers tools/call with a JSON-RPC error (a protocol error)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    async def call_tool(self, name: str, arguments: dict[str, Any] | None = None,
+                        read_timeout_seconds: float | None = None) -> Any:
+        from mcp import MCPError
+
+        raise MCPError(-32603, self.message, None)
+
+    def __repr__(self) -> str:
+        return "<ClientSession to a server that fails every request (the grader's)>"

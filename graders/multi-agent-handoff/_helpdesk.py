@@ -23,7 +23,7 @@ from typing import Any
 from workbench.core.wire import Record
 from workbench.grader_plugin import import_learner
 from workbench.llm import ChatResponse, ToolCall
-from workbench.llm.errors import LLMTimeout
+from workbench.llm.errors import LLMTimeout, ServerNotRunning
 
 ACCOUNT_ID = {"type": "string", "pattern": "^ACC-[0-9]{4}$", "description": "Account id such as ACC-1234"}
 INVOICE_ID = {"type": "string", "pattern": "^INV-[0-9]{4}$", "description": "Invoice id such as INV-1234"}
@@ -83,13 +83,14 @@ class Helpdesk:
                                       "status": "paid"} for i, n in enumerate(numbers[4:8])}
         self.tickets = {f"T-{n}": {"account_id": account_ids[i], "status": "open"} for i, n in enumerate(numbers[8:12])}
         self.refunds: list[dict[str, Any]] = []
+        self.exports: list[dict[str, Any]] = []  # what tools no role may call did (must stay empty)
         self.executed: list[tuple[str, dict[str, Any]]] = []
         self.rng = rng
 
     def snapshot(self) -> dict[str, Any]:
         """The whole state, for before/after comparisons."""
         return copy.deepcopy({"accounts": self.accounts, "invoices": self.invoices, "tickets": self.tickets,
-                              "refunds": self.refunds})
+                              "refunds": self.refunds, "exports": self.exports})
 
     def ran(self, name: str) -> list[dict[str, Any]]:
         """Arguments of every executed call of one tool."""
@@ -129,11 +130,21 @@ class Helpdesk:
         self.accounts[account_id]["status"] = "deleted"
         return {"account_id": account_id, "status": "deleted"}
 
+    def extra_tool(self, name: str) -> Any:
+        """A tool no role may call (an admin export): running it changes the helpdesk."""
+
+        def run(account_id: str = "") -> dict[str, Any]:
+            self.executed.append((name, {"account_id": account_id}))
+            self.exports.append({"tool": name, "account_id": account_id})
+            return {"exported": len(self.accounts)}
+
+        return run
+
     # -- what the learner's workflow is given ---------------------------------------------------
 
-    def registry(self, learner) -> dict[str, Any]:
-        """The injected tool registry: every tool of the helpdesk, including delete_account,
-        which no role may call."""
+    def registry(self, learner, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The injected tool registry: every tool of the helpdesk, including delete_account, and
+        the `extra` tools, which no role may call."""
         obj = {"type": "object", "additionalProperties": False}
         specs = {
             "lookup_account": ("Look up an account.", {**obj, "properties": {"account_id": ACCOUNT_ID}, "required": ["account_id"]}),
@@ -144,8 +155,13 @@ class Helpdesk:
             "delete_account": ("Delete an account (administrators only).",
                                {**obj, "properties": {"account_id": ACCOUNT_ID}, "required": ["account_id"]}),
         }
-        return {name: learner.Tool(name=name, description=description, parameters=parameters, function=getattr(self, name))
-                for name, (description, parameters) in specs.items()}
+        tools = {name: learner.Tool(name=name, description=description, parameters=parameters, function=getattr(self, name))
+                 for name, (description, parameters) in specs.items()}
+        for name in extra:
+            tools[name] = learner.Tool(name=name, description="Export every account (administrators only).",
+                                       parameters={**obj, "properties": {"account_id": ACCOUNT_ID}},
+                                       function=self.extra_tool(name))
+        return tools
 
     def requests(self, kinds: list[str]) -> list[Request]:
         """One seeded request per kind ("billing", "support", "security"), each on a different
@@ -214,10 +230,11 @@ class Request:
         return f"{self.team}: {self.text}" if prefixed else self.text
 
 
-def roles(learner, max_steps: int = 3) -> list[Any]:
-    """The three specialist roles, built with the learner's Role type."""
-    return [learner.Role(name=name, description=description, tools=tools, reads=reads, first_tool=first, max_steps=max_steps)
-            for name, (description, tools, reads, first) in ROLE_SPECS.items()]
+def roles(learner, max_steps: int | dict[str, int] = 3) -> list[Any]:
+    """The three specialist roles, built with the learner's Role type (`max_steps` for all, or per role)."""
+    steps = max_steps if isinstance(max_steps, dict) else dict.fromkeys(ROLE_SPECS, max_steps)
+    return [learner.Role(name=name, description=description, tools=tools, reads=reads, first_tool=first,
+                         max_steps=steps[name]) for name, (description, tools, reads, first) in ROLE_SPECS.items()]
 
 
 def notes(seed: int) -> dict[str, str]:
@@ -283,7 +300,8 @@ def _goal_of(messages: list[dict[str, Any]]) -> str:
 
 def _arguments(tool: str, text: str) -> str:
     wanted = {"issue_refund": ["invoice_id"], "close_ticket": ["ticket_id"], "unlock_account": ["account_id"],
-              "delete_account": ["account_id"], "lookup_account": ["account_id"], "lookup_ticket": ["ticket_id"]}[tool]
+              "delete_account": ["account_id"], "lookup_account": ["account_id"],
+              "lookup_ticket": ["ticket_id"]}.get(tool, ["account_id"])
     values = {}
     for name in wanted:
         found = re.search(_IDS[name], text)
@@ -312,16 +330,21 @@ class ScriptedModel:
     `specialist_script` (per role) replaces the specialist's first answers with a list of
     tool-call batches (e.g. tools outside its role); `route_override` maps request words to the
     agent the planner names; `clock` and `seconds_per_call` advance a fake clock; `timeout_on`
-    makes that call number (1-based) raise LLMTimeout."""
+    makes that call number (1-based) raise LLMTimeout, `error_on` raise another LLMError (the server
+    went away); `reported_cost` ({agent: USD}) makes that agent's calls report a cost, as a hosted
+    backend does."""
 
     def __init__(self, *, specialist_script: dict[str, list[list[str]]] | None = None,
                  route_override: dict[str, str] | None = None, clock: FakeClock | None = None,
-                 seconds_per_call: float = 0.0, timeout_on: int | None = None) -> None:
+                 seconds_per_call: float = 0.0, timeout_on: int | None = None, error_on: int | None = None,
+                 reported_cost: dict[str, float] | None = None) -> None:
         self.specialist_script = specialist_script or {}
         self.route_override = route_override or {}
         self.clock = clock
         self.seconds_per_call = seconds_per_call
         self.timeout_on = timeout_on
+        self.error_on = error_on
+        self.reported_cost = reported_cost or {}
         self.count = 0
         self.seen: list[dict[str, Any]] = []
 
@@ -334,6 +357,12 @@ class ScriptedModel:
 
     def __call__(self, messages: list[dict[str, Any]], tools: Any = None, tool_choice: Any = None,
                  max_tokens: Any = None, **kwargs: Any) -> ChatResponse:
+        response = self._respond(messages, tools, max_tokens)
+        response.cost_usd = self.reported_cost.get(agent_of([t.get("function", {}).get("name") for t in (tools or [])]) or "",
+                                                   0.0)
+        return response
+
+    def _respond(self, messages: list[dict[str, Any]], tools: Any, max_tokens: Any) -> ChatResponse:
         self.count += 1
         names = [t.get("function", {}).get("name") for t in (tools or [])]
         self.seen.append({"agent": agent_of(names), "messages": copy.deepcopy(messages), "tools": names})
@@ -341,6 +370,8 @@ class ScriptedModel:
             self.clock.now += self.seconds_per_call
         if self.timeout_on is not None and self.count == self.timeout_on:
             raise LLMTimeout("scripted: the model did not answer in time")
+        if self.error_on is not None and self.count == self.error_on:
+            raise ServerNotRunning("scripted: the model server went away")
         agent = agent_of(names)
         if agent == "planner":
             request = _goal_of(messages)

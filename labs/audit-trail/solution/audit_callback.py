@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import json
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -68,6 +69,16 @@ def _output_of(response: Any) -> tuple[str, list[dict[str, Any]]]:
     return message.content or "", calls
 
 
+def _confidence_of(response: Any) -> float | None:
+    """The reply's mean token probability, exp(mean logprob), when the backend returned logprobs."""
+    try:
+        tokens = response.choices[0].logprobs.content or []
+    except (AttributeError, IndexError, TypeError):
+        return None
+    values = [token.logprob for token in tokens if getattr(token, "logprob", None) is not None]
+    return round(math.exp(sum(values) / len(values)), 6) if values else None
+
+
 def _tokens_of(response: Any) -> dict[str, int]:
     usage = getattr(response, "usage", None)
     prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
@@ -105,6 +116,7 @@ class AuditLogger(CustomLogger):
                 "tool_calls": _redact_value(tool_calls, counts),
                 "tokens": _tokens_of(response) if error is None else {"prompt": 0, "completion": 0, "total": 0},
                 "filters": dict(sorted(counts.items())),
+                "confidence": _confidence_of(response) if error is None else None,
                 "started_at": start_time.isoformat() if hasattr(start_time, "isoformat") else None,
                 "latency_ms": latency_ms,
             }

@@ -55,7 +55,8 @@ class AuditLogger(CustomLogger):
 
     def log_success_event(self, kwargs, response_obj, start_time, end_time):  # noqa: ANN001 - litellm's signature
         # TODO: redact input and output (counting what was redacted into "filters"), add
-        # call_id, status, tokens; and log failures too (log_failure_event).
+        # call_id, status, tokens, confidence (exp(mean logprob) when the reply has logprobs,
+        # else None); and log failures too (log_failure_event).
         message = response_obj.choices[0].message
         record: dict[str, Any] = {
             "user": current_user.get(),

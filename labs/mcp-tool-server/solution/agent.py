@@ -7,12 +7,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 SYSTEM_PROMPT = ("You are a stockroom assistant. Use the tools to act, then tell the user in one sentence "
                  "what the tool result says.")
+
+
+CALL_MAX_TOKENS = 200  # the max_tokens of every model call the agent makes
+
+
+def estimate_prompt_tokens(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> int:
+    """An upper bound on the prompt tokens of a call (given, as in tool-agent): 1 token per 2
+    characters of JSON plus 100 for the chat template. A call may cost up to this plus the
+    max_tokens it is given."""
+    characters = len(json.dumps(messages, default=str)) + len(json.dumps(tools or [], default=str))
+    return math.ceil(characters / 2) + 100
 
 
 @dataclass
@@ -87,26 +99,29 @@ async def run_agent(
     first_tool_choice: Any = "auto",
 ) -> AgentResult:
     """The tool-agent loop over an MCP session: tools come from tools/list, calls go to
-    tools/call, errors go back to the model so it can retry; at most `max_steps` model calls
-    and `max_tokens` tokens, and the last allowed step is asked without tools."""
+    tools/call, errors go back to the model so it can retry; at most `max_steps` model calls,
+    and usage <= `max_tokens` (each call's estimate + max_tokens is reserved before it is made);
+    the last allowed step is asked without tools."""
     if chat is None:
         from workbench.llm import chat as workbench_chat
 
         chat = workbench_chat
     listing = await asyncio.wait_for(session.list_tools(), 10.0)
-    tools = tool_specs(listing.tools)
+    specs = tool_specs(listing.tools)
     transcript: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": task}]
     steps = tokens = 0
     answer_now = False
     while True:
         if steps >= max_steps:
             return AgentResult(_fallback_answer("step_budget", transcript), steps, tokens, "step_budget", transcript)
-        if tokens >= max_tokens:
+        tools = None if answer_now or steps == max_steps - 1 else specs
+        if tokens + estimate_prompt_tokens(transcript, tools) + CALL_MAX_TOKENS > max_tokens:
             return AgentResult(_fallback_answer("token_budget", transcript), steps, tokens, "token_budget", transcript)
-        if answer_now or steps == max_steps - 1:
-            response = chat(transcript, max_tokens=200)
+        if tools is None:
+            response = chat(transcript, max_tokens=CALL_MAX_TOKENS)
         else:
-            response = chat(transcript, tools=tools, tool_choice=first_tool_choice if steps == 0 else "auto", max_tokens=200)
+            response = chat(transcript, tools=tools, tool_choice=first_tool_choice if steps == 0 else "auto",
+                            max_tokens=CALL_MAX_TOKENS)
         steps += 1
         tokens += response.total_tokens
         if response.tool_calls:

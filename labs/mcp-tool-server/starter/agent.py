@@ -7,12 +7,25 @@ from `await session.list_tools()` and run with `await session.call_tool(...)`. S
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 SYSTEM_PROMPT = ("You are a stockroom assistant. Use the tools to act, then tell the user in one sentence "
                  "what the tool result says.")
+
+
+CALL_MAX_TOKENS = 200  # the max_tokens of every model call the agent makes
+
+
+def estimate_prompt_tokens(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> int:
+    """An upper bound on the prompt tokens of a call (given, as in tool-agent): 1 token per 2
+    characters of JSON plus 100 for the chat template. A call may cost up to this plus the
+    max_tokens it is given."""
+    characters = len(json.dumps(messages, default=str)) + len(json.dumps(tools or [], default=str))
+    return math.ceil(characters / 2) + 100
 
 
 @dataclass
@@ -63,7 +76,8 @@ async def run_agent(
     first_tool_choice: Any = "auto",
 ) -> AgentResult:
     """Let the model use the server's tools until it answers, within `max_steps` model calls and
-    `max_tokens` tokens. `chat` defaults to workbench.llm.chat.
+    `max_tokens` tokens (usage <= budget: reserve estimate_prompt_tokens(messages, tools) + the
+    call's max_tokens before each call). `chat` defaults to workbench.llm.chat.
 
     TODO: your tool-agent loop, async, with tool_specs() and call_tool().
     """

@@ -4,6 +4,7 @@ the workbench LLM API. (Reference solution.)"""
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,17 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
     "object": (dict,), "array": (list,), "null": (type(None),),
 }
+
+
+CALL_MAX_TOKENS = 200  # the max_tokens of every model call the agent makes
+
+
+def estimate_prompt_tokens(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> int:
+    """An upper bound on the prompt tokens of a call (given): 1 token per 2 characters of JSON plus
+    100 for the chat template (SmolLM2 measured 2.0-2.5 characters a token on such prompts). A call
+    may cost up to this plus the max_tokens it is given."""
+    characters = len(json.dumps(messages, default=str)) + len(json.dumps(tools or [], default=str))
+    return math.ceil(characters / 2) + 100
 
 
 @dataclass
@@ -149,8 +161,10 @@ def run_agent(
     first_tool_choice: Any = "auto",
 ) -> AgentResult:
     """Let the model use the tools until it answers, within `max_steps` model calls and
-    `max_tokens` tokens (no call starts once the budget is spent). The last allowed step is
-    asked without tools, so the run ends with an answer whenever the budget allows it."""
+    `max_tokens` tokens: usage <= budget. Before each call it reserves an upper bound of what the
+    call can cost (estimate_prompt_tokens + the call's max_tokens); a call that does not fit is
+    not made. The last allowed step is asked without tools, so the run ends with an answer
+    whenever the budget allows it."""
     if chat is None:
         from workbench.llm import chat as workbench_chat
 
@@ -161,13 +175,14 @@ def run_agent(
     while True:
         if steps >= max_steps:
             return AgentResult(_fallback_answer("step_budget", transcript), steps, tokens, "step_budget", transcript)
-        if tokens >= max_tokens:
+        tools = None if answer_now or steps == max_steps - 1 else registry.schemas()
+        if tokens + estimate_prompt_tokens(transcript, tools) + CALL_MAX_TOKENS > max_tokens:
             return AgentResult(_fallback_answer("token_budget", transcript), steps, tokens, "token_budget", transcript)
-        if answer_now or steps == max_steps - 1:
-            response = chat(transcript, max_tokens=200)
+        if tools is None:
+            response = chat(transcript, max_tokens=CALL_MAX_TOKENS)
         else:
-            response = chat(transcript, tools=registry.schemas(), tool_choice=first_tool_choice if steps == 0 else "auto",
-                            max_tokens=200)
+            response = chat(transcript, tools=tools, tool_choice=first_tool_choice if steps == 0 else "auto",
+                            max_tokens=CALL_MAX_TOKENS)
         steps += 1
         tokens += response.total_tokens
         if response.tool_calls:

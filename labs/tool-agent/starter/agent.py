@@ -8,12 +8,24 @@ README.md.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 SYSTEM_PROMPT = ("You are a careful assistant. Use the tools to look things up or act, then answer the user "
                  "in one or two sentences based on the tool results.")
+
+
+CALL_MAX_TOKENS = 200  # the max_tokens of every model call the agent makes
+
+
+def estimate_prompt_tokens(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> int:
+    """An upper bound on the prompt tokens of a call (given): 1 token per 2 characters of JSON plus
+    100 for the chat template (SmolLM2 measured 2.0-2.5 characters a token on such prompts). A call
+    may cost up to this plus the max_tokens it is given."""
+    characters = len(json.dumps(messages, default=str)) + len(json.dumps(tools or [], default=str))
+    return math.ceil(characters / 2) + 100
 
 
 @dataclass
@@ -96,16 +108,19 @@ def run_agent(
 ) -> AgentResult:
     """Let the model use the tools until it answers.
 
-    TODO: loop; stop at `max_steps` model calls or once `max_tokens` are used (returning a
-    non-empty final answer either way); send tool results and errors back as role="tool"
-    messages; let the model retry after an error; use `first_tool_choice` on the first call.
+    TODO: loop; stop at `max_steps` model calls, and keep usage <= `max_tokens`: before each
+    call reserve estimate_prompt_tokens(messages, tools) + the call's max_tokens and do not call
+    if it does not fit (return a non-empty final answer either way); send tool results and
+    errors back as role="tool" messages with the call's tool_call_id; let the model retry after
+    an error; use `first_tool_choice` on the first call only.
     """
     if chat is None:
         from workbench.llm import chat as workbench_chat
 
         chat = workbench_chat
     transcript: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": task}]
-    response = chat(transcript, tools=registry.schemas(), tool_choice=first_tool_choice, max_tokens=200)
+    response = chat(transcript, tools=registry.schemas(), tool_choice=first_tool_choice,
+                    max_tokens=CALL_MAX_TOKENS)
     for call in response.tool_calls:
         registry.execute(call.name, call.arguments)
     return AgentResult(response.content or "", 1, response.total_tokens, "answer", transcript)
