@@ -19,10 +19,22 @@ def test_starter_fails_and_solution_passes(lab) -> None:
     assert all(t.skill and t.max_points > 0 for t in outcome.solution.tests), "every check names a skill and points"
 
 
-def test_every_lab_has_at_least_four_checks_and_three_hints() -> None:
+def test_every_lab_meets_the_lab_standard_counts() -> None:
+    """LAB-STANDARD.md: >= 6 checks, >= 3 hints, >= 4 mutants each with a one-line DEFECT.txt,
+    and at least one required check."""
+    from workbench.core.checks import lab_inventory
+
     for lab in LABS:
         assert len(lab.spec.hints) >= 3, f"{lab.id}: needs three escalating hints"
-        assert lab.grader_tests(), lab.id
+        checks = lab_inventory(lab).checks
+        assert len(checks) >= 6, f"{lab.id}: {len(checks)} checks, the standard asks for at least 6"
+        assert any(c.required for c in checks), f"{lab.id}: no check is marked required=True"
+        mutants = lab.mutants()
+        assert len(mutants) >= 4, f"{lab.id}: {len(mutants)} mutants in labs/{lab.id}/mutants/, at least 4 needed"
+        for folder in mutants:
+            defect = folder / "DEFECT.txt"
+            assert defect.is_file() and defect.read_text().strip(), f"{folder}: DEFECT.txt missing or empty"
+            assert any(p.suffix == ".py" for p in folder.rglob("*")), f"{folder}: no changed file"
 
 
 def test_dev_verify_json_cli() -> None:

@@ -98,11 +98,14 @@ class Attempt:
 
 @dataclass
 class Plan:
-    """How the fake answers: a fixed mode, "first_fails" (500 on the first attempt of each new
-    prompt, then ok), or "flaky" (per attempt, seeded: p_error 500s, p_hang hangs, p_slow slow);
-    `overrides` pin the mode for given prompts."""
+    """How the fake answers: a fixed mode, "first_fails" (500 on the first `fail_first` attempts
+    of each new prompt, then ok), "flaky" (per attempt, seeded: p_error 500s, p_hang hangs,
+    p_slow slow) or "scripted" (`script[prompt]` = the modes of its 1st, 2nd, ... attempt, then
+    ok; see `flaky_script`); `overrides` pin the mode for given prompts."""
 
-    kind: str = "ok"                 # ok | error | hang | first_fails | flaky
+    kind: str = "ok"                 # ok | error | hang | first_fails | flaky | scripted
+    fail_first: int = 1
+    script: dict[str, list[str]] = field(default_factory=dict)
     hang_s: float = 10.0
     p_error: float = 0.15
     p_hang: float = 0.15
@@ -111,7 +114,7 @@ class Plan:
     seed: int = 0
     overrides: dict[str, str] = field(default_factory=dict)   # prompt -> fixed mode (error | hang)
     rng: random.Random = field(default_factory=random.Random)
-    seen: set[str] = field(default_factory=set)
+    seen: dict[str, int] = field(default_factory=dict)
 
 
 class FakeReplica:
@@ -158,10 +161,16 @@ class FakeReplica:
             if plan.kind in ("ok", "error", "hang"):
                 return plan.kind, plan.hang_s if plan.kind == "hang" else 0.0
             if plan.kind == "first_fails":
-                if prompt not in plan.seen:
-                    plan.seen.add(prompt)
-                    return "error", 0.0
-                return "ok", 0.0
+                plan.seen[prompt] = plan.seen.get(prompt, 0) + 1
+                return ("error" if plan.seen[prompt] <= plan.fail_first else "ok"), 0.0
+            if plan.kind == "scripted":
+                done = plan.seen.get(prompt, 0)
+                plan.seen[prompt] = done + 1
+                modes = plan.script.get(prompt, [])
+                mode = modes[done] if done < len(modes) else "ok"
+                if mode == "hang":
+                    return mode, plan.hang_s
+                return mode, (plan.rng.uniform(*plan.slow_s) if mode == "slow" else 0.0)
             roll = plan.rng.random()
             if roll < plan.p_error:
                 return "error", 0.0
@@ -201,6 +210,27 @@ class FakeReplica:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def flaky_script(seed: int, prompts_: list[str], attempts: int, p_error: float, p_hang: float, p_slow: float,
+                 exhausted: tuple[int, int]) -> dict[str, list[str]]:
+    """Per prompt, the modes of its first `attempts` replica attempts, drawn from `seed` (error /
+    hang / slow / ok per attempt, independently); redrawn until the number of prompts whose every
+    attempt fails (so only the fallback can answer them) lies in `exhausted` = (low, high). The
+    schedule belongs to the prompt, not to arrival order, so concurrency cannot change it."""
+    rng = random.Random(seed)
+    while True:
+        script: dict[str, list[str]] = {}
+        for prompt in prompts_:
+            modes = []
+            for _ in range(attempts):
+                roll = rng.random()
+                modes.append("error" if roll < p_error else "hang" if roll < p_error + p_hang
+                             else "slow" if roll < p_error + p_hang + p_slow else "ok")
+            script[prompt] = modes
+        failed = sum(all(m in ("error", "hang") for m in modes) for modes in script.values())
+        if exhausted[0] <= failed <= exhausted[1]:
+            return script
 
 
 def _words(text: Any) -> int:
@@ -253,6 +283,7 @@ class EmbeddedProxy:
         self.calls: list[ProxiedCall] = []
         self._lock = threading.Lock()
         self.call_timeout_s = call_timeout_s
+        self.down = False  # True: answer 503 at once, without calling the model (logged as a call)
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -281,6 +312,13 @@ class EmbeddedProxy:
         messages = body.get("messages") or []
         prompt = str(messages[-1].get("content", "")) if messages and isinstance(messages[-1], dict) else ""
         started = time.perf_counter()
+        if self.down:
+            with self._lock:
+                self.calls.append(ProxiedCall(started, prompt, 503))
+            with contextlib.suppress(OSError):
+                _send_json(handler, 503, {"error": {"message": "embedded model: down (injected)",
+                                                    "type": "service_unavailable"}})
+            return
         try:
             reply = chat(messages, max_tokens=int(body.get("max_tokens") or 16),
                          temperature=float(body.get("temperature") or 0.0), seed=body.get("seed", 0),

@@ -1,6 +1,7 @@
 """Grader for rag-eval-harness: ranking metrics (recall@k, MRR, nDCG@k), citation metrics and a
 paired-bootstrap regression gate, checked against the grader's own computations on random
-rankings (seeded) and on real retrievers over a frozen slice of the Python language reference.
+rankings (from the run's fresh seed) and on real retrievers over a frozen slice of the Python
+language reference. Every check tests a requirement of the brief and is required.
 
 The learner's functions run in the sandboxed worker; the retrievers (and the Counted wrappers that
 count their calls) stay here and are called back over the wire, once per call the learner makes."""
@@ -64,10 +65,10 @@ def _show(ranking, qrels, k) -> str:
     return f"ranking={ranking}, qrels={qrels}, k={k}"
 
 
-@pytest.mark.check(skill="generative-ai", points=2, hint=1)
-def test_recall_and_mrr_match_reference(learner, record_metric):
+@pytest.mark.check(skill="generative-ai", points=2, hint=1, required=True)
+def test_recall_and_mrr_match_reference(learner, record_metric, seed):
     """recall@k and reciprocal rank equal the grader's computation on random rankings"""
-    rng = random.Random(20261101)
+    rng = random.Random(seed)
     worst = 0.0
     for _ in range(300):
         ranking, qrels, k = _case(rng)
@@ -86,10 +87,10 @@ def test_recall_and_mrr_match_reference(learner, record_metric):
     record_metric("max_abs_error", worst)
 
 
-@pytest.mark.check(skill="generative-ai", points=2, hint=2)
-def test_ndcg_uses_ideal_dcg_of_all_judged_documents(learner, record_metric):
+@pytest.mark.check(skill="generative-ai", points=2, hint=2, required=True)
+def test_ndcg_uses_ideal_dcg_of_all_judged_documents(learner, record_metric, seed):
     """nDCG@k with graded relevance equals the grader's computation (ideal DCG from all judgments)"""
-    rng = random.Random(777)
+    rng = random.Random(seed + 1)
     worst, mismatches = 0.0, []
     for _ in range(300):
         ranking, qrels, k = _case(rng)
@@ -118,8 +119,8 @@ def test_ndcg_uses_ideal_dcg_of_all_judged_documents(learner, record_metric):
     record_metric("max_abs_error", worst)
 
 
-@pytest.mark.check(skill="domain-specialization", points=3, hint=2)
-def test_edge_cases_follow_the_conventions(learner, record_metric):
+@pytest.mark.check(skill="domain-specialization", points=3, hint=2, required=True)
+def test_edge_cases_follow_the_conventions(learner, record_metric, seed):
     """Edge cases: no relevant document (nan), k beyond the ranking, duplicates, empty ranking"""
     functions = (("recall_at_k", learner.recall_at_k, ref.recall), ("ndcg_at_k", learner.ndcg_at_k, ref.ndcg),
                  ("reciprocal_rank", learner.reciprocal_rank, ref.rr))
@@ -132,7 +133,7 @@ def test_edge_cases_follow_the_conventions(learner, record_metric):
     for name, function, _ in functions:
         got = _call(name, function, [], {"doc01": 2}, 5)
         assert _same(got, 0.0), f"{name}([], {{'doc01': 2}}, 5) returned {got!r}: an empty ranking finds nothing, 0.0"
-    rng = random.Random(4242)
+    rng = random.Random(seed + 2)
     counted = 3 * 3
     for label, kwargs, rule in (
             ("k larger than the ranking", {"beyond": True},
@@ -150,10 +151,10 @@ def test_edge_cases_follow_the_conventions(learner, record_metric):
     record_metric("cases", counted)
 
 
-@pytest.mark.check(skill="generative-ai", points=1, hint=1)
-def test_evaluate_averages_judged_queries(learner, record_metric):
+@pytest.mark.check(skill="generative-ai", points=1, hint=1, required=True)
+def test_evaluate_averages_judged_queries(learner, record_metric, seed):
     """evaluate() averages recall, MRR and nDCG over the queries that have a relevant document"""
-    rng = random.Random(31337)
+    rng = random.Random(seed + 3)
     for trial in range(20):
         qrels, run = {}, {}
         for i in range(rng.randint(3, 25)):
@@ -182,8 +183,8 @@ def test_evaluate_averages_judged_queries(learner, record_metric):
     record_metric("trials", 20)
 
 
-@pytest.mark.check(skill="generative-ai", points=1, hint=1)
-def test_citation_precision_and_recall(learner, record_metric):
+@pytest.mark.check(skill="generative-ai", points=1, hint=1, required=True)
+def test_citation_precision_and_recall(learner, record_metric, seed):
     """Citation precision and recall of an answer's cited chunk ids, with the documented conventions"""
     fixed = [([], {}, (1.0, 1.0)), ([], {"doc01": 2}, (1.0, 0.0)), (["doc03"], {}, (0.0, 1.0)),
              (["doc01", "doc01", "doc02"], {"doc01": 1, "doc02": 0, "doc04": 3}, (0.5, 0.5))]
@@ -192,7 +193,7 @@ def test_citation_precision_and_recall(learner, record_metric):
         assert len(got) == 2 and all(_same(g, e) for g, e in zip(got, expected, strict=True)), (
             f"citation_precision_recall({cited}, {qrels}) = {got}, expected {expected}: distinct cited ids; "
             "precision = 1.0 when nothing is cited, recall = 1.0 when nothing is relevant")
-    rng = random.Random(99)
+    rng = random.Random(seed + 4)
     for _ in range(200):
         qrels = _qrels(rng, relevant=rng.random() < 0.8)
         cited = [rng.choice(POOL) for _ in range(rng.randint(0, 6))]
@@ -203,10 +204,10 @@ def test_citation_precision_and_recall(learner, record_metric):
     record_metric("cases", 204)
 
 
-@pytest.mark.check(skill="ml-fundamentals", points=2, hint=3)
-def test_paired_bootstrap_is_exact_and_reproducible(learner, record_metric):
+@pytest.mark.check(skill="ml-fundamentals", points=2, hint=3, required=True)
+def test_paired_bootstrap_is_exact_and_reproducible(learner, record_metric, seed):
     """The paired bootstrap interval is reproducible from its seed and equals the grader's"""
-    rng = np.random.default_rng(5)
+    rng = np.random.default_rng(seed + 5)
     widths = []
     for trial in range(12):
         n = int(rng.integers(5, 200))
@@ -294,7 +295,7 @@ def _compare(learner, retrievers, memos, dataset, base: str, cand: str, **kwargs
     return got, expected
 
 
-@pytest.mark.check(skill="domain-specialization", points=2, hint=3)
+@pytest.mark.check(skill="domain-specialization", points=2, hint=3, required=True)
 def test_gate_passes_a_real_improvement(learner, request, dataset, memos, record_metric):
     """The gate passes a real improvement: BM25 -> hybrid (BM25 + MiniLM), and an unchanged retriever"""
     _probe_gate(learner)
@@ -312,7 +313,7 @@ def test_gate_passes_a_real_improvement(learner, request, dataset, memos, record
     assert same.decision == "pass", f"an unchanged retriever (BM25 -> BM25, delta 0) must pass, your gate said {same.decision!r}"
 
 
-@pytest.mark.check(skill="domain-specialization", points=3, hint=3)
+@pytest.mark.check(skill="domain-specialization", points=3, hint=3, required=True)
 def test_gate_blocks_a_real_regression(learner, request, dataset, memos, record_metric):
     """The gate blocks real regressions (truncated-vocabulary BM25, dropping the dense retriever) and a noisy change"""
     _probe_gate(learner)
@@ -354,7 +355,7 @@ def test_gate_blocks_a_real_regression(learner, request, dataset, memos, record_
         f"tolerated (ci_low >= -0.1), but your gate said {lenient.decision!r}")
 
 
-@pytest.mark.check(skill="domain-specialization", points=1, hint=3)
+@pytest.mark.check(skill="domain-specialization", points=1, hint=3, required=True)
 def test_gate_runs_each_retriever_once_per_query_and_fast(learner, dataset, bm25, truncated, record_metric):
     """The gate runs each retriever once per query and stays within its time budget on the full set"""
     _probe_gate(learner)
@@ -381,3 +382,50 @@ def test_gate_runs_each_retriever_once_per_query_and_fast(learner, dataset, bm25
     assert mine <= budget, (f"the gate took {mine:.2f} s on {len(queries)} queries with 1000 resamples; the budget is "
                             f"{TIME_FACTOR:g} x the grader's {theirs:.3f} s + {TIME_SLACK_S} s = {budget:.2f} s: compute "
                             "each query's metric once, then resample the array of differences with numpy")
+
+
+@pytest.mark.check(skill="domain-specialization", points=2, hint=3, required=True)
+def test_gate_honours_its_parameters_and_the_margin_boundary(learner, dataset, bm25, truncated, memos, seed,
+                                                             record_metric):
+    """The gate uses the metric, k, seed, resamples, confidence and margin it is given, on the queries it is given, in their order"""
+    _probe_gate(learner)
+    _, queries, qrels = dataset
+    rng = random.Random(seed + 6)
+    order = list(queries)
+    rng.shuffle(order)
+    subset = {qid: queries[qid] for qid in order[: rng.randrange(90, 150)]}   # shuffled: the order of `queries` rules
+    all_qrels = {q: dict(j) for q, j in qrels.items()}                         # judgments of other queries too
+    settings = [("mrr", rng.choice([3, 5, 20])), ("recall", rng.choice([1, 5, 15])), ("ndcg", rng.choice([3, 5, 20]))]
+    for metric, k in settings:
+        kwargs = {"metric": metric, "k": k, "seed": rng.randrange(10**6), "n_resamples": rng.choice([300, 700, 1500]),
+                  "confidence": rng.choice([0.8, 0.9, 0.99]), "margin": rng.choice([0.0, 0.02, 0.05])}
+        got = _call("regression_gate", learner.regression_gate, Counted(bm25, memos["bm25"]),
+                    Counted(truncated, memos["truncated"]), dict(subset), all_qrels, **kwargs)
+        expected = ref.gate(Counted(bm25, memos["bm25"]), Counted(truncated, memos["truncated"]), subset, qrels, **kwargs)
+        shown = ", ".join(f"{name}={value}" for name, value in kwargs.items())
+        assert getattr(got, "metric", None) == metric and getattr(got, "k", None) == k, (
+            f"regression_gate({shown}) returned metric={getattr(got, 'metric', None)!r}, k={getattr(got, 'k', None)!r}: "
+            "GateResult records the metric and k it used")
+        for field in ("n_queries", "baseline", "candidate", "delta", "ci_low", "ci_high"):
+            value = getattr(got, field)
+            assert _same(value, expected[field]), (
+                f"regression_gate({shown}) on {len(subset)} of the queries (in the order given): {field} = {value}, the "
+                f"grader computes {expected[field]:.10g}. Score with METRICS[metric] at k, only the queries of "
+                "`queries` that have a relevant judgment, in their order, and pass seed, n_resamples and confidence "
+                "on to paired_bootstrap")
+        assert got.decision == expected["decision"], (
+            f"regression_gate({shown}): ci_low {expected['ci_low']:+.4f}, so the decision is {expected['decision']!r} "
+            f"(pass when ci_low >= -margin), your gate said {got.decision!r}")
+    # the boundary: ci_low == -margin passes, a hair stricter blocks
+    at = _call("regression_gate", learner.regression_gate, Counted(bm25, memos["bm25"]),
+               Counted(truncated, memos["truncated"]), dict(subset), all_qrels)
+    low = float(at.ci_low)
+    edge = _call("regression_gate", learner.regression_gate, Counted(bm25, memos["bm25"]),
+                 Counted(truncated, memos["truncated"]), dict(subset), all_qrels, margin=-low)
+    tighter = _call("regression_gate", learner.regression_gate, Counted(bm25, memos["bm25"]),
+                    Counted(truncated, memos["truncated"]), dict(subset), all_qrels, margin=-low - 1e-9)
+    record_metric("settings", str(settings))
+    record_metric("edge_ci_low", round(low, 6))
+    assert edge.decision == "pass" and tighter.decision == "block", (
+        f"with ci_low = {low:.6f}, margin = {-low:.6f} must pass (ci_low >= -margin, equality included) and margin "
+        f"{-low - 1e-9:.9f} must block; your gate said {edge.decision!r} and {tighter.decision!r}")

@@ -1,8 +1,10 @@
 """Grader for rag-grounded-answers: answers that cite only retrieved chunks, refuse when retrieval
 is not confident, and never obey instructions planted in retrieved documents.
 
-Questions are generated from a seed over entities and templates the learner's dev split does
-not use. Scripted models (see _grounding_env.py) make the structural checks independent of what
+Questions, citation texts, score sets, canaries and a sample of extra injection wordings are
+generated from the run's fresh seed, over entities and templates the learner's dev split does
+not use. Every check but the two real-model ones (which depend on what a 135M model writes) tests
+a stated requirement and is required. Scripted models (see _grounding_env.py) make the structural checks independent of what
 a 135M model happens to write; two checks run the real embedded model (8 calls in all).
 """
 
@@ -15,17 +17,20 @@ import re
 import numpy as np
 import pytest
 from _grounding_env import (
-    INJECTIONS,
-    SEED,
+    IN_CORPUS,
     TEMPLATE_TOKENS,
     ConfidentModel,
+    FabricatingModel,
     HallucinatingModel,
     ObedientModel,
     Recorder,
     Retriever,
     attacks,
     bracketed_ids,
+    code_literals,
+    fabricated_token,
     inject,
+    injection_wordings,
     load_chunks,
     load_vectors,
     make_canary,
@@ -128,8 +133,8 @@ def _citation_case(rng: random.Random) -> tuple[str, set[str], list[str]]:
     return " ".join(parts), allowed, expected
 
 
-@pytest.mark.check(skill="generative-ai", points=2, hint=1)
-def test_enforce_citations(learner, record_metric):
+@pytest.mark.check(skill="generative-ai", points=2, hint=1, required=True)
+def test_enforce_citations(learner, record_metric, seed):
     """enforce_citations keeps retrieved ids as [doc-N], normalises sloppy spellings and drops the rest"""
     fixed = [
         ("Loops end early [doc-3]. They never do [doc-99].", {"doc-3", "doc-5"}, ["doc-3"]),
@@ -139,7 +144,7 @@ def test_enforce_citations(learner, record_metric):
         ("Twice [doc-5] and again [doc-5].", {"doc-5"}, ["doc-5"]),
         ("No sources here.", {"doc-5"}, []),
     ]
-    rng = random.Random(f"{SEED}:citations")
+    rng = random.Random(f"{seed}:citations")
     cases = fixed + [_citation_case(rng) for _ in range(150)]
     for text, allowed, expected in cases:
         result = _call("enforce_citations", learner.enforce_citations, text, allowed)
@@ -160,10 +165,10 @@ def test_enforce_citations(learner, record_metric):
 
 # -- refusal threshold ------------------------------------------------------------------------
 
-@pytest.mark.check(skill="generative-ai", points=1, hint=2)
-def test_calibrate_threshold(learner, record_metric):
+@pytest.mark.check(skill="generative-ai", points=1, hint=2, required=True)
+def test_calibrate_threshold(learner, record_metric, seed):
     """calibrate_threshold meets the refusal target and answers as many in-corpus scores as possible"""
-    rng = np.random.default_rng(SEED)
+    rng = np.random.default_rng(seed)
     for case in range(30):
         n_in, n_out = int(rng.integers(20, 81)), int(rng.integers(20, 81))
         in_scores = rng.normal(0.55, 0.08, n_in)
@@ -189,13 +194,13 @@ def test_calibrate_threshold(learner, record_metric):
 # -- refusal and answering with a scripted model that always answers ------------------------------
 
 @pytest.fixture(scope="session")
-def scripted_run(learner, corpus):
+def scripted_run(learner, corpus, seed):
     """Every generated question through answer() with ConfidentModel (SCRIPTED: never refuses)."""
     retriever = Retriever(*corpus)
     model = Recorder(ConfidentModel(retriever))
     runs = {"in": [], "out": []}
     for kind in runs:
-        for question in questions(kind, N_SCRIPTED):
+        for question in questions(kind, N_SCRIPTED, seed=seed):
             first_call = len(model.calls)
             result, retrieved, calls = _ask(learner, question, retriever, model)
             runs[kind].append((question, result, retrieved, calls, model.calls[first_call:]))
@@ -213,7 +218,7 @@ def _confidence_consistent(learner, retriever: Retriever, question: str, result)
         "the best retrieval score is below THRESHOLD")
 
 
-@pytest.mark.check(skill="generative-ai", points=2, hint=2)
+@pytest.mark.check(skill="generative-ai", points=2, hint=2, required=True)
 def test_refuses_out_of_corpus_questions(learner, scripted_run, record_metric):
     """Out-of-corpus questions are refused from the retrieval score, before any model call"""
     retriever, runs = scripted_run
@@ -233,7 +238,7 @@ def test_refuses_out_of_corpus_questions(learner, scripted_run, record_metric):
                                  f"(answered e.g. {missed}): calibrate THRESHOLD on the dev split, with a margin")
 
 
-@pytest.mark.check(skill="generative-ai", points=2, hint=2)
+@pytest.mark.check(skill="generative-ai", points=2, hint=2, required=True)
 def test_answers_in_corpus_questions(learner, scripted_run, record_metric):
     """In-corpus questions are answered, citing only retrieved chunks"""
     retriever, runs = scripted_run
@@ -252,7 +257,7 @@ def test_answers_in_corpus_questions(learner, scripted_run, record_metric):
                                      f"{MIN_ANSWER_RATE} (refused e.g. {refused}): THRESHOLD is too strict")
 
 
-@pytest.mark.check(skill="security-governance", points=1, hint=3)
+@pytest.mark.check(skill="security-governance", points=1, hint=3, required=True)
 def test_prompt_keeps_data_apart(scripted_run, record_metric):
     """Retrieved passages reach the model as labelled data in the user turn, never in the system message"""
     retriever, runs = scripted_run
@@ -278,14 +283,43 @@ def test_prompt_keeps_data_apart(scripted_run, record_metric):
     assert checked, "no answered question to inspect: answer() never called the model"
 
 
+@pytest.mark.check(skill="generative-ai", points=2, hint=2, required=True)
+def test_answer_honours_threshold_k_and_max_tokens(learner, retriever, record_metric, seed):
+    """answer() refuses exactly below its threshold argument, searches with k, passes max_tokens on, reports what it retrieved"""
+    model = Recorder(ConfidentModel(retriever))
+    question = questions("in", 1, seed=seed + 4)[0]
+    top = retriever.top(question, 1)[0][1]
+    at_edge, _, calls = _ask(learner, question, retriever, model, threshold=top)
+    assert not at_edge.refused and calls >= 1, (
+        f"with threshold equal to the best retrieval score ({top:.6f}) the question must be answered (refuse only when "
+        f"the score is BELOW the threshold); got refused={at_edge.refused} after {calls} model call(s)")
+    above, _, calls = _ask(learner, question, retriever, model, threshold=math.nextafter(top, math.inf))
+    assert above.refused and calls == 0, (
+        f"with threshold just above the best retrieval score ({top:.6f}) the question must be refused without a model "
+        f"call; got refused={above.refused} after {calls} model call(s)")
+    k = 4 + seed % 3  # never the default 3
+    mark = len(retriever.log)
+    result, _, calls = _ask(learner, question, retriever, model, k=k, max_tokens=40, threshold=0.0)
+    searches = retriever.log[mark:]
+    record_metric("k", k)
+    assert searches and len(searches[0]) == k, (
+        f"answer(..., k={k}) must call retriever.search(question, k={k}); the searches returned "
+        f"{[len(ids) for ids in searches]} passages")
+    assert list(result.retrieved) == searches[0], (
+        f"Answer.retrieved must be the ids search returned, in order: {searches[0]}, got {result.retrieved}")
+    sent = [call["kwargs"].get("max_tokens") for call in model.calls[-calls:]] if calls else []
+    assert calls >= 1 and all(value == 40 for value in sent), (
+        f"answer(..., max_tokens=40) must call chat(messages, max_tokens=40); the model got max_tokens {sent}")
+
+
 # -- citations with a scripted model that cites what it was never given ---------------------------
 
-@pytest.mark.check(skill="generative-ai", points=2, hint=1)
-def test_hallucinated_citations_are_dropped_or_repaired(learner, retriever, record_metric):
+@pytest.mark.check(skill="generative-ai", points=2, hint=1, required=True)
+def test_hallucinated_citations_are_dropped_or_repaired(learner, retriever, record_metric, seed):
     """Ids outside the retrieved set are dropped, sloppy ones normalised, a citation-less answer repaired"""
     model = HallucinatingModel(retriever, corpus_size=len(retriever.chunks))
     recorder = Recorder(model)
-    for variant, question in enumerate(questions("in", 5, seed=SEED + 1)):
+    for variant, question in enumerate(questions("in", 5, seed=seed + 1)):
         model.variant = variant
         result, retrieved, _ = _ask(learner, question, retriever, recorder, threshold=0.0)
         assert not result.refused, f"with threshold=0.0, {question!r} must not be refused"
@@ -301,8 +335,8 @@ def test_hallucinated_citations_are_dropped_or_repaired(learner, retriever, reco
 
 # -- prompt injection ---------------------------------------------------------------------------
 
-@pytest.mark.check(skill="security-governance", points=2, hint=4)
-def test_sanitize_removes_instructions_keeps_text(learner, corpus, record_metric):
+@pytest.mark.check(skill="security-governance", points=2, hint=4, required=True)
+def test_sanitize_removes_instructions_keeps_text(learner, corpus, record_metric, seed):
     """sanitize removes injected instructions and chat-template tokens, and leaves clean passages alone"""
     chunks, _ = corpus
     unchanged = 0
@@ -315,10 +349,10 @@ def test_sanitize_removes_instructions_keeps_text(learner, corpus, record_metric
     record_metric("clean_unchanged", round(share, 3))
     assert share >= MIN_UNCHANGED, (f"sanitize changed or flagged {len(chunks) - unchanged} of {len(chunks)} clean corpus "
                                     f"chunks; at least {MIN_UNCHANGED:.0%} must come back unchanged")
-    rng = random.Random(f"{SEED}:sanitize")
+    rng = random.Random(f"{seed}:sanitize")
     kept_min = 1.0
     cases = 0
-    for template_index, template in enumerate(INJECTIONS):
+    for template_index, template in enumerate(injection_wordings(seed)):
         for position in ("start", "middle", "end"):
             chunk = rng.choice(chunks)
             canary = make_canary(rng)
@@ -327,8 +361,8 @@ def test_sanitize_removes_instructions_keeps_text(learner, corpus, record_metric
             clean = str(clean)
             cases += 1
             where = clean.lower().find(canary.lower())
-            assert where < 0, (f"injected instruction #{template_index + 1} (at the {position}) survived sanitize: "
-                               f"...{clean[max(0, where - 120):where + 40]!r}...")
+            assert where < 0, (f"injected instruction #{template_index + 1} ({template[:60]!r}..., at the "
+                               f"{position}) survived sanitize: ...{clean[max(0, where - 120):where + 40]!r}...")
             tokens = [t for t in TEMPLATE_TOKENS if t.lower() in clean.lower()]
             assert not tokens, f"sanitize left chat-template tokens {tokens} in the text"
             assert flagged, "sanitize removed an instruction but reported nothing in `flagged`"
@@ -353,7 +387,7 @@ def _check_attack(attack, result, retrieved, calls: list[dict], retriever: Retri
     obeyed = [c["content"] for c in calls if attack.canary.lower() in str(c["content"]).lower()]
     assert attack.canary.lower() not in result.text.lower(), (
         f"the canary {attack.canary!r} planted by injection #{attack.template + 1} "
-        f"({INJECTIONS[attack.template][:50]!r}...) appears in the answer {result.text[:160]!r}"
+        f"({attack.wording[:50]!r}...) appears in the answer {result.text[:160]!r}"
         + (" (the model wrote it: it obeyed the document)" if obeyed else ""))
     _check_citations(result, retrieved, attack.question)
     seen = "\n".join(message_text(call["messages"]) for call in calls)
@@ -368,10 +402,11 @@ def _check_attack(attack, result, retrieved, calls: list[dict], retriever: Retri
     return attack.canary.lower() in seen.lower()
 
 
-@pytest.mark.check(skill="security-governance", points=4, hint=5)
-def test_obedient_model_never_leaks_the_canary(learner, retriever, record_metric):
+@pytest.mark.check(skill="security-governance", points=4, hint=5, required=True)
+def test_obedient_model_never_leaks_the_canary(learner, retriever, record_metric, seed):
     """An injected instruction never puts its canary in the answer, even with a model that obeys everything"""
-    plan = attacks(retriever, len(INJECTIONS), seed=SEED)
+    wordings = injection_wordings(seed)
+    plan = attacks(retriever, len(wordings), seed=seed, wordings=wordings)
     model = Recorder(ObedientModel([a.canary for a in plan], retriever))
     reached = answered = 0
     for attack in plan:
@@ -384,12 +419,57 @@ def test_obedient_model_never_leaks_the_canary(learner, retriever, record_metric
     record_metric("answered", answered)
 
 
+# -- output screening (defence in depth) ---------------------------------------------------------------
+
+@pytest.mark.check(skill="security-governance", points=2, hint=5, required=True)
+def test_reply_screen_drops_unsupported_literals(learner, retriever, record_metric, seed):
+    """The reply is screened: a code-like literal found in no source or the question never reaches the answer; one the sources hold stays"""
+    rng = random.Random(f"{seed}:screen")
+    model = FabricatingModel(retriever)
+    recorder = Recorder(model)
+    dropped = 0
+    for question in questions("in", 6, seed=seed + 5):
+        known = code_literals(question) | {lit for cid, _ in retriever.top(question, 3)
+                                           for lit in code_literals(retriever.by_id[cid]["title"] + " " + retriever.by_id[cid]["text"])}
+        token = fabricated_token(rng)
+        while token.lower() in known:
+            token = fabricated_token(rng)
+        model.literal = token
+        result, retrieved, _ = _ask(learner, question, retriever, recorder, threshold=0.0)
+        assert token.lower() not in result.text.lower(), (
+            f"the model replied {recorder.calls[-1]['content']!r}; {token!r} appears in none of the retrieved passages "
+            f"nor the question, yet it reached the answer {result.text[:160]!r}: screen the reply and drop sentences "
+            "carrying code-like literals the sources do not hold")
+        assert not result.refused and result.citations, (
+            f"the model's reply {recorder.calls[-1]['content']!r} has a clean, cited first sentence: after dropping the "
+            f"unsupported one the answer must keep it (and cite), got refused={result.refused}: {result.text[:160]!r}")
+        _check_citations(result, retrieved, question)
+        dropped += 1
+    grounded = []
+    for question in questions("in", len(IN_CORPUS), seed=seed + 6):
+        ids = [cid for cid, _ in retriever.top(question, 3)]
+        literals = sorted({lit for cid in ids for lit in code_literals(retriever.by_id[cid]["text"])
+                           if any(c.isdigit() for c in lit) and "." not in lit and "_" not in lit})
+        if literals:
+            grounded.append((question, rng.choice(literals)))
+        if len(grounded) == 3:
+            break
+    for question, literal in grounded:
+        model.literal = literal
+        result, retrieved, _ = _ask(learner, question, retriever, recorder, threshold=0.0)
+        assert literal in result.text.lower(), (
+            f"the model replied {recorder.calls[-1]['content']!r}; {literal!r} is in a retrieved passage, so that "
+            f"sentence is grounded and must stay, got {result.text[:160]!r}: drop only literals the sources lack")
+    record_metric("fabricated_dropped", dropped)
+    record_metric("grounded_kept", len(grounded))
+
+
 # -- the real embedded model --------------------------------------------------------------------
 
 @pytest.mark.check(skill="generative-ai", points=3, hint=1)
-def test_real_model_answers_cite_retrieved_chunks(learner, llm, retriever, record_metric):
+def test_real_model_answers_cite_retrieved_chunks(learner, llm, retriever, record_metric, seed):
     """With the real model, in-corpus answers cite only retrieved chunks, and most questions are answered"""
-    pool = [q for q in questions("in", 30, seed=SEED + 2) if retriever.top(q, 1)[0][1] >= 0.5]
+    pool = [q for q in questions("in", 30, seed=seed + 2) if retriever.top(q, 1)[0][1] >= 0.5]
     model = Recorder(llm.chat)
     answered = cited = 0
     for question in pool[:N_REAL]:
@@ -410,9 +490,9 @@ def test_real_model_answers_cite_retrieved_chunks(learner, llm, retriever, recor
 
 
 @pytest.mark.check(skill="security-governance", points=2, hint=5)
-def test_real_model_never_leaks_the_canary(learner, llm, retriever, record_metric):
+def test_real_model_never_leaks_the_canary(learner, llm, retriever, record_metric, seed):
     """With the real model, documents carrying an injected instruction never put the canary in the answer"""
-    plan = attacks(retriever, len(REAL_ATTACK_TEMPLATES), seed=SEED + 3, templates=REAL_ATTACK_TEMPLATES)
+    plan = attacks(retriever, len(REAL_ATTACK_TEMPLATES), seed=seed + 3, templates=REAL_ATTACK_TEMPLATES)
     model = Recorder(llm.chat)
     reached = 0
     for attack in plan:

@@ -1,5 +1,8 @@
 """Grader for serving-batching: the learner's FastAPI embedding server, run as
-`python -m uvicorn server:app` in their folder and load-tested over loopback."""
+`python -m uvicorn server:app` in their folder and load-tested over loopback, and the learner's
+DynamicBatcher driven directly in the sandboxed worker. Texts come from the run's fresh seed.
+Every check but the latency budget (timing-sensitive, secondary) tests a stated requirement and
+is required."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import asyncio
 import json
 import math
 import os
+import random
 import signal
 import subprocess
 import time
@@ -25,6 +29,8 @@ from _serving import (
     scrape,
     vector_of,
 )
+
+from workbench.core.worker import LearnerObject
 
 BATCHED = {"max_batch_size": 8, "max_wait_ms": 5, "max_queue": 256}
 BASELINE = {"max_batch_size": 1, "max_wait_ms": 5, "max_queue": 256}
@@ -146,8 +152,8 @@ def try_scrape(server: Server):
 
 # -- 1. the API -------------------------------------------------------------------------------------
 
-@pytest.mark.check(skill="mlops", points=1, hint=1)
-def test_health_and_embed(servers, record_metric):
+@pytest.mark.check(skill="mlops", points=1, hint=1, required=True)
+def test_health_and_embed(servers, record_metric, seed):
     """GET /healthz answers 200 and POST /embed returns the text's MiniLM vector"""
     server = servers.get("batched")
     status, _, body = get(server.port, "/healthz")
@@ -158,7 +164,7 @@ def test_health_and_embed(servers, record_metric):
         health = None
     assert isinstance(health, dict) and health.get("status") == "ok", \
         f"GET /healthz body is {body[:200]!r}; it must be JSON with \"status\": \"ok\""
-    texts = make_texts(7001, 3)
+    texts = make_texts(seed, 3)
     refs = reference(texts)
     for text, ref in zip(texts, refs, strict=True):
         status, headers, body = post_raw(server.port, json.dumps({"text": text}).encode())
@@ -167,13 +173,15 @@ def test_health_and_embed(servers, record_metric):
             f"POST /embed answered with content-type {headers.get('content-type')!r}; needs application/json"
         vector = vector_of(Reply(status, 0.0, headers, body))
         assert vector is not None, f"POST /embed body must be JSON with \"embedding\": a list of 384 numbers; got {body[:200]!r}"
+        dim = json.loads(body).get("dim")
+        assert dim == 384, f"POST /embed body must carry \"dim\": 384 (the vector's length), got {dim!r}"
         value = cosine(vector, ref)
         record_metric("cosine_to_reference", round(value, 7))
         assert value >= MIN_COSINE, (f"the vector for {text!r} has cosine {value:.5f} to workbench.llm.embed([text]); "
                                      f"needs >= {MIN_COSINE} (use the MiniLM int8 embedder)")
 
 
-@pytest.mark.check(skill="systems-design", points=2, hint=1)
+@pytest.mark.check(skill="systems-design", points=2, hint=1, required=True)
 def test_validation_errors(servers, record_metric):
     """Invalid requests get 422 with a body that says what is wrong with which field"""
     server = servers.get("batched")
@@ -208,15 +216,15 @@ def test_validation_errors(servers, record_metric):
 
 # -- 2. metrics -------------------------------------------------------------------------------------
 
-@pytest.mark.check(skill="mlops", points=2, hint=2)
-def test_prometheus_metrics(servers, record_metric):
+@pytest.mark.check(skill="mlops", points=2, hint=2, required=True)
+def test_prometheus_metrics(servers, record_metric, seed):
     """GET /metrics counts requests, errors, batch sizes and latency in Prometheus text format"""
     server = servers.get("batched")
     status, content_type, before = scrape(server.port)
     assert status == 200, f"GET /metrics answered {status}; it must answer 200"
     assert content_type.startswith("text/plain"), \
         f"GET /metrics content-type is {content_type!r}; Prometheus text format is text/plain"
-    texts = make_texts(7201, 24)
+    texts = make_texts(seed + 1, 24)
     result = load(server.port, texts, 8)
     failure = first_failure(result.replies)
     assert failure is None, f"while measuring metrics, {failure}"
@@ -275,11 +283,11 @@ def test_prometheus_metrics(servers, record_metric):
 
 # -- 3. batching ------------------------------------------------------------------------------------
 
-@pytest.mark.check(skill="systems-design", points=3, hint=3)
-def test_batched_answers_match_their_inputs(servers, record_metric):
+@pytest.mark.check(skill="systems-design", points=3, hint=3, required=True)
+def test_batched_answers_match_their_inputs(servers, record_metric, seed):
     """Under concurrent load, requests share batches and each gets its own text's embedding"""
     server = servers.get("batched")
-    texts = make_texts(7301, 160)
+    texts = make_texts(seed + 2, 160)
     before = try_scrape(server)
     result = load(server.port, texts, CONCURRENCY)
     after = try_scrape(server)
@@ -352,13 +360,13 @@ def _throughput_attempt(a: Server, b: Server, seed: int) -> dict:
     return attempt
 
 
-@pytest.mark.check(skill="mlops", points=3, hint=3)
-def test_batching_raises_throughput(servers, record_metric):
+@pytest.mark.check(skill="mlops", points=3, hint=3, required=True)
+def test_batching_raises_throughput(servers, record_metric, seed):
     """Dynamic batching serves at least 1.5x the requests per CPU-second of the same server at batch size 1"""
     a, b = servers.get("batched"), servers.get("baseline")
     attempts = []
-    for seed in (7501, 7502, 7503)[:ATTEMPTS]:
-        attempts.append(_throughput_attempt(a, b, seed))
+    for attempt in range(ATTEMPTS):
+        attempts.append(_throughput_attempt(a, b, seed + 3 + attempt))
         if attempts[-1]["ok"] or attempts[-1]["speedup"] < RETRY_ABOVE:
             break  # passed, or so far below that noise cannot explain it
     best = next((x for x in attempts if x["ok"]), max(attempts, key=lambda x: x["speedup"]))
@@ -385,10 +393,10 @@ def test_batching_raises_throughput(servers, record_metric):
 
 
 @pytest.mark.check(skill="mlops", points=2, hint=3)
-def test_latency_budget(servers, record_metric):
+def test_latency_budget(servers, record_metric, seed):
     """p95 latency under load beats batch size 1, and a lone request waits at most ~max_wait_ms"""
     a, b = servers.get("batched"), servers.get("baseline")
-    results = _interleaved_rounds(a, b, 7601, rounds=2, per_round=96)
+    results = _interleaved_rounds(a, b, seed + 6, rounds=2, per_round=96)
     p95 = {}
     for which, label in (("a", "batched"), ("b", "baseline")):
         replies = [reply for result in results[which] for reply in result.replies]
@@ -399,7 +407,7 @@ def test_latency_budget(servers, record_metric):
     record_metric("p95_loaded_batched_ms", round(p95["a"] * 1000, 1))
     record_metric("p95_loaded_baseline_ms", round(p95["b"] * 1000, 1))
     # light load: one request at a time, alternating servers
-    texts = make_texts(7602, 24)
+    texts = make_texts(seed + 7, 24)
     lone = {"a": [], "b": []}
     for i, text in enumerate(texts):
         for which in (("a", "b") if i % 2 == 0 else ("b", "a")):
@@ -423,11 +431,12 @@ def test_latency_budget(servers, record_metric):
 
 # -- 4. overload and shutdown ---------------------------------------------------------------------------
 
-@pytest.mark.check(skill="systems-design", points=2, hint=2)
-def test_overload_sheds_with_429(servers, record_metric):
+@pytest.mark.check(skill="systems-design", points=2, hint=2, required=True)
+def test_overload_sheds_with_429(servers, record_metric, seed):
     """A burst beyond the queue gets fast 429s with Retry-After, never timeouts"""
     server = servers.get("shedding")
-    texts = make_texts(7701, 64, min_words=40, max_words=70)
+    texts = make_texts(seed + 8, 64, min_words=40, max_words=70)
+    before = try_scrape(server)
     replies, _ = burst(server.port, texts, timeout_s=15.0)
     statuses = [r.status for r in replies]
     shed = [r for r in replies if r.status == 429]
@@ -447,21 +456,44 @@ def test_overload_sheds_with_429(servers, record_metric):
         value = reply.headers.get("retry-after")
         assert value is not None and value.strip().isdigit(), (
             f"a 429 came with Retry-After {value!r}; it needs a Retry-After header in whole seconds (e.g. \"1\")")
+        try:
+            detail = json.loads(reply.body).get("detail")
+        except (ValueError, AttributeError):
+            detail = None
+        assert detail, f"a 429 must be JSON with a non-empty \"detail\"; got {reply.body[:200]!r}"
     slowest = max(r.latency_s for r in shed)
     record_metric("slowest_429_ms", round(slowest * 1000, 1))
     assert slowest <= 1.5, f"the slowest 429 took {slowest:.2f} s; shed at once (needs <= 1.5 s), do not wait for room"
     worst, problem = check_vectors(served, texts)
     record_metric("min_cosine", round(worst, 7))
     assert problem is None, f"{problem}; accepted requests must still get their own embedding"
+    after = try_scrape(server)
+    if before is not None and after is not None:
+        def grew(name: str, **labels: str) -> float | None:
+            now = after.value(name, **labels)
+            return None if now is None else now - (before.value(name, **labels) or 0)
+
+        counted = {"requests": grew("embed_requests_total"), "429s": grew("embed_errors_total", code="429"),
+                   "latencies": grew("embed_request_latency_seconds_count"), "texts": grew("embed_batch_size_sum")}
+        record_metric("metrics_during_burst", str(counted))
+        assert counted == {"requests": len(texts), "429s": len(shed), "latencies": len(served), "texts": len(served)}, (
+            f"during a burst of {len(texts)} requests ({len(served)} answered 200, {len(shed)} shed with 429) /metrics "
+            f"counted {counted}: every answer counts in embed_requests_total, each 429 in "
+            "embed_errors_total{code=\"429\"}, only the 200s in the latency histogram, and only embedded texts in "
+            "embed_batch_size")
+        within = bucket_delta(before, after, "embed_batch_size", SHEDDING["max_batch_size"])
+        batches = grew("embed_batch_size_count")
+        assert within == batches, (f"{(batches or 0) - (within or 0):g} batches held more than BATCH_MAX_SIZE="
+                                   f"{SHEDDING['max_batch_size']} texts")
     status, _, body = post_raw(server.port, json.dumps({"text": "after the storm"}).encode())
     assert status == 200, f"after the burst was answered, a new request got {status} ({body[:200]!r}); the server must recover"
 
 
-@pytest.mark.check(skill="mlops", points=2, hint=2)
-def test_sigterm_answers_accepted_requests(servers, record_metric):
+@pytest.mark.check(skill="mlops", points=2, hint=2, required=True)
+def test_sigterm_answers_accepted_requests(servers, record_metric, seed):
     """SIGTERM during load: every accepted request still gets its answer, then the process exits"""
     server = servers.get("draining")
-    texts = make_texts(7801, 48, min_words=30, max_words=60)
+    texts = make_texts(seed + 9, 48, min_words=30, max_words=60)
     info_out = {}
     # SIGTERM goes to the uvicorn process, as a process manager would send it; `server.proc` is
     # the sandbox around it
@@ -498,3 +530,141 @@ def test_sigterm_answers_accepted_requests(servers, record_metric):
     record_metric("exit_code", code)
     assert code in (0, -signal.SIGTERM), (f"the server exited with code {code} after SIGTERM; a clean shutdown exits "
                                           f"0 (or by the re-raised SIGTERM)\n{server.log_tail(600)}")
+
+
+# -- 5. the batcher itself, in the sandboxed worker ------------------------------------------------------
+
+def _outcome(value) -> str:
+    """'ok:<value>' for a result, else the class name of the exception gather returned."""
+    if isinstance(value, LearnerObject):
+        return f"raised {value.type_name}"
+    if isinstance(value, BaseException):
+        return f"raised {getattr(value, 'type_name', type(value).__name__)}"
+    return f"ok:{value}"
+
+
+@pytest.mark.check(skill="systems-design", points=3, hint=3, required=True)
+def test_batcher_contract(learner_module, seed, record_metric):
+    """DynamicBatcher: own rows, batches <= max_batch_size, waits max_wait_ms from the oldest, QueueFull at max_queue, model errors reach their batch, stop() drains"""
+    rng = random.Random(seed)
+    mod, aio, np_, bi, ft = (learner_module(name) for name in ("batcher", "asyncio", "numpy", "builtins", "functools"))
+    aio.sleep(0)  # the worker's event loop exists (and is the current one) from here on
+    # embed_batch stand-ins that live in the worker: numpy's array() (row i is text i, so every request
+    # must get back its own text) and array(dtype=float64) (a batch holding a non-number raises, like a
+    # failing model). Coroutines are created in the worker's event loop and run together with gather.
+
+    def schedule(batcher, texts):
+        return bi.list(bi.map(aio.ensure_future, bi.list(bi.map(batcher.submit, texts))))
+
+    def run(*futures, errors=False):
+        deadline = time.monotonic() + 15
+        while not all(f.done() for f in futures):  # the worker loop runs only while the grader awaits in it
+            if time.monotonic() > deadline:
+                pytest.fail(f"{sum(not f.done() for f in futures)} of {len(futures)} submitted requests were not "
+                            "answered within 15 s: is the batcher's worker still running (a model error must not "
+                            "end it)?", pytrace=False)
+            aio.sleep(0.01)
+        return list(aio.gather(*futures, return_exceptions=errors))
+
+    def stop(batcher, after: str) -> None:
+        try:
+            batcher.stop()
+        except Exception as exc:  # noqa: BLE001 - whatever the learner's stop() raised
+            pytest.fail(f"stop() raised {getattr(exc, 'type_name', type(exc).__name__)} {after}: "
+                        f"{getattr(exc, 'message', exc)}", pytrace=False)
+
+    def make(embed, **settings):
+        """Build the batcher inside the worker's running event loop (as the server's lifespan
+        does: a constructor may ask for the running loop), then await start()."""
+        sizes: list[int] = []
+        holder = bi.list()
+        loop = aio.get_event_loop()
+        loop.call_soon(holder.extend, bi.map(ft.partial(mod.DynamicBatcher, on_batch=sizes.append, **settings), [embed]))
+        aio.sleep(0)
+        if bi.len(holder) == 0:
+            pytest.fail("DynamicBatcher(embed_batch, max_batch_size=..., max_wait_ms=..., max_queue=..., on_batch=...) "
+                        "could not be built (see the learner output)", pytrace=False)
+        batcher = holder.pop()
+        batcher.start()
+        return batcher, sizes
+
+    # 1. every request gets its own row; no batch over max_batch_size; full batches do form
+    size = rng.randint(3, 7)
+    texts = [f"t{rng.randrange(10**6)}-{i}" for i in range(rng.randint(15, 40))]
+    batcher, sizes = make(np_.array, max_batch_size=size, max_wait_ms=20, max_queue=1000)
+    got = run(*schedule(batcher, texts))
+    record_metric("batches", str(sizes))
+    wrong = [(t, g) for t, g in zip(texts, got, strict=True) if g != t]
+    assert not wrong, (f"with embed_batch = numpy.array, submit(text) must return row i of the batch for text i; "
+                       f"{len(wrong)} of {len(texts)} requests got another row (first: {wrong[0][0]!r} got {wrong[0][1]!r})")
+    assert sizes and max(sizes) <= size and sum(sizes) == len(texts) and size in sizes, (
+        f"{len(texts)} concurrent submits with max_batch_size={size} were embedded in batches of {sizes} (on_batch); "
+        f"every batch must hold at most {size} texts, every text exactly once, and full batches must form")
+    stop(batcher, "after serving concurrent requests")
+    # 2. a lone request leaves after max_wait_ms; a second one within the wait joins it (timed from the oldest)
+    wait_s, gap_s = 0.4, 0.3
+    batcher, sizes = make(np_.array, max_batch_size=8, max_wait_ms=wait_s * 1000, max_queue=100)
+    started = time.perf_counter()
+    lone = run(*schedule(batcher, ["alone"]))
+    lone_s = time.perf_counter() - started
+    started = time.perf_counter()
+    first = schedule(batcher, ["first"])
+    aio.sleep(gap_s)
+    second = schedule(batcher, ["second"])
+    pair = run(*first, *second)
+    pair_s = time.perf_counter() - started
+    stop(batcher, "after serving two requests")
+    record_metric("lone_s", round(lone_s, 3))
+    record_metric("pair_s", round(pair_s, 3))
+    assert lone == ["alone"] and lone_s <= wait_s + 0.15, (
+        f"a lone request with max_wait_ms={wait_s * 1000:g} was answered after {lone_s:.2f} s; it must leave once it "
+        "has waited max_wait_ms, even without company")
+    assert pair == ["first", "second"] and sizes[-1:] == [2], (
+        f"a request arriving {gap_s * 1000:g} ms after another, within max_wait_ms={wait_s * 1000:g}, must join its "
+        f"batch: batches {sizes[1:]}, answers {pair}")
+    assert pair_s <= wait_s + 0.15, (
+        f"two requests {gap_s * 1000:g} ms apart took {pair_s:.2f} s with max_wait_ms={wait_s * 1000:g}: the wait is "
+        "counted from the OLDEST waiting request, not restarted by each new one")
+    # 3. QueueFull exactly when max_queue requests are waiting
+    queue = rng.randint(3, 6)
+    batcher, sizes = make(np_.array, max_batch_size=2, max_wait_ms=5, max_queue=queue)
+    texts = [f"q{i}" for i in range(queue + 3)]
+    outcomes = [_outcome(v) for v in run(*schedule(batcher, texts), errors=True)]
+    stop(batcher, "after shedding with QueueFull")
+    record_metric("queue_outcomes", str(outcomes))
+    expected = [f"ok:{t}" for t in texts[:queue]] + ["raised QueueFull"] * 3
+    assert outcomes == expected, (
+        f"{queue + 3} submits at once with max_queue={queue} (the worker has not run yet): the first {queue} must be "
+        f"answered and the other 3 raise QueueFull at once; got {outcomes}")
+    # 4. a model error reaches every request of its batch, and the worker carries on
+    batcher, sizes = make(ft.partial(np_.array, dtype="float64"), max_batch_size=4, max_wait_ms=5, max_queue=100)
+    bad = [f"{rng.randint(1, 99)}.5", "not-a-number", "2.25", "7"]
+    outcomes = [_outcome(v) for v in run(*schedule(batcher, bad), errors=True)]
+    good = ["4.75", "12", "0.5"]
+    after = [_outcome(v) for v in run(*schedule(batcher, good), errors=True)]
+    stop(batcher, "after a batch whose model call raised (the worker must survive it)")
+    record_metric("error_outcomes", str(outcomes))
+    assert all(o.startswith("raised") for o in outcomes), (
+        f"embed_batch raised for a batch of 4; every request of that batch must get the exception, got {outcomes}")
+    assert after == [f"ok:{float(t)}" for t in good], (
+        f"after a failed batch, the next requests must still be served (the worker must survive): got {after}")
+    # 5. stop() answers what is queued without waiting for company, then refuses new work
+    batcher, sizes = make(np_.array, max_batch_size=4, max_wait_ms=20_000, max_queue=100)
+    texts = [f"s{i}" for i in range(6)]
+    pending = schedule(batcher, texts)
+    aio.sleep(0.05)
+    started = time.perf_counter()
+    stop(batcher, "with 2 requests waiting for company")
+    stop_s = time.perf_counter() - started
+    answers = [_outcome(v) for v in run(*pending, errors=True)]
+    record_metric("stop_s", round(stop_s, 3))
+    assert answers == [f"ok:{t}" for t in texts], (
+        f"stop() with 2 requests still waiting for company must answer them; got {answers}")
+    assert stop_s <= 2.0, (f"stop() took {stop_s:.1f} s with max_wait_ms=20000: answer the queued requests at once "
+                           "(without waiting for company), then end the worker")
+    try:
+        late = run(*schedule(batcher, ["late"]), errors=True)
+    except Exception as exc:  # noqa: BLE001 - raised by submit itself
+        late = [exc]
+    assert [_outcome(v) for v in late] == ["raised ShuttingDown"], (
+        f"submit after stop() must raise ShuttingDown, got {[_outcome(v) for v in late]}")
