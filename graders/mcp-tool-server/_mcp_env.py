@@ -34,7 +34,11 @@ import pytest
 
 from workbench.core.worker import kill_tree, sandboxed_popen
 from workbench.grader_plugin import import_learner, learner_worker
-from workbench.grading_kit import scripted_text, scripted_tool_call
+from workbench.grading_kit import (
+    scripted_text,
+    scripted_tool_call,
+    scripted_usage,
+)
 from workbench.llm import ChatResponse
 
 TOOL_NAMES = ("add_stock", "convert_units", "remove_stock")
@@ -65,19 +69,6 @@ def near_misses(rng) -> list[str]:
             letters + "_" + digits, " " + good, good + " ", letters + "-" + digits[:2] + "O", letters + "--" + digits]
 
 
-def estimate_prompt_tokens(messages: Any, tools: Any = None) -> int:
-    """The README's upper bound on a call's prompt tokens (as in tool-agent)."""
-    characters = len(json.dumps(messages, default=str)) + len(json.dumps(tools or [], default=str))
-    return -(-characters // 2) + 100
-
-
-def scripted_usage(response: ChatResponse, messages: Any, tools: Any, max_tokens: Any, natural: int = 20) -> ChatResponse:
-    """A scripted response's token counts as a real server reports them: JSON characters / 4 for the
-    prompt (below the estimate), the reply's length capped by max_tokens (a runaway 400 without)."""
-    characters = len(json.dumps(messages, default=str)) + len(json.dumps(tools or [], default=str))
-    response.prompt_tokens = -(-characters // 4)
-    response.completion_tokens = min(natural, int(max_tokens)) if max_tokens is not None else 400
-    return response
 
 
 # -- the reference stockroom ------------------------------------------------------------------
@@ -432,36 +423,3 @@ class NeverDoneModel:
             response = ChatResponse(content="", finish_reason="stop", model="scripted")
         return scripted_usage(response, messages, tools, max_tokens)
 
-
-@dataclass
-class Meter:
-    """Wraps a chat function (the real model or a scripted one) handed to learner code; records per
-    call what was offered and asked: tools, tool_choice, max_tokens, the README's estimate of the
-    prompt, the tokens used and the tool calls (with their ids)."""
-
-    chat: Any
-    calls: list[dict[str, Any]] = field(default_factory=list)
-
-    def __call__(self, messages: list[dict[str, Any]], **kwargs: Any) -> ChatResponse:
-        entry = {"tools": kwargs.get("tools") or [], "tool_choice": kwargs.get("tool_choice"),
-                 "max_tokens": kwargs.get("max_tokens"), "estimate": estimate_prompt_tokens(messages, kwargs.get("tools")),
-                 "tokens": 0, "tool_calls": [], "tool_call_arguments": [], "ids": []}
-        self.calls.append(entry)
-        response = self.chat(messages, **kwargs)
-        entry.update(tokens=response.total_tokens, tool_calls=[c.name for c in response.tool_calls],
-                     tool_call_arguments=[(c.name, c.arguments) for c in response.tool_calls],
-                     ids=[c.id for c in response.tool_calls])
-        return response
-
-    @property
-    def tokens(self) -> int:
-        """Tokens over all calls."""
-        return sum(call["tokens"] for call in self.calls)
-
-    def requested(self) -> list[tuple[str, str]]:
-        """Every tool call the model asked for, as (name, arguments), in order."""
-        return [tool_call for call in self.calls for tool_call in call["tool_call_arguments"]]
-
-    def ids(self) -> set[str]:
-        """The ids of every tool call the model asked for."""
-        return {i for call in self.calls for i in call["ids"]}

@@ -17,7 +17,6 @@ from _mcp_env import (
     SKU_PATTERN,
     TOOL_NAMES,
     UNITS,
-    Meter,
     NeverDoneModel,
     RetryingModel,
     Stockroom,
@@ -32,6 +31,7 @@ from _mcp_env import (
 
 from workbench.core.wire import RemoteError
 from workbench.core.worker import WorkerCrashed
+from workbench.grading_kit import CountingModel as Meter
 
 E2E_TIMEOUT_S = 200.0
 # The real-model task is one fixed, measured task, not a fresh one: SmolLM2-135M copies a fresh SKU and

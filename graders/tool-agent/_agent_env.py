@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import random
 import string
 from dataclasses import dataclass, field
 from typing import Any
 
+from workbench.grading_kit import scripted_usage
 from workbench.llm import ChatResponse, ToolCall
 
 ORDER_ID_SCHEMA = {"type": "string", "pattern": "^[A-Z]-[0-9]{4}$",
@@ -35,18 +35,6 @@ def order_id(rng: random.Random) -> str:
     return f"{rng.choice(ID_LETTERS)}-{rng.randint(1000, 9999)}"
 
 
-def estimate_prompt_tokens(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> int:
-    """The README's upper bound on a call's prompt tokens (the same as in multi-agent-handoff)."""
-    characters = len(json.dumps(messages, default=str)) + len(json.dumps(tools or [], default=str))
-    return math.ceil(characters / 2) + 100
-
-
-def scripted_usage(response: ChatResponse, messages: Any, tools: Any, max_tokens: Any, natural: int = 20) -> ChatResponse:
-    """Set a scripted response's token counts the way a real server would report them."""
-    characters = len(json.dumps(messages, default=str)) + len(json.dumps(tools or [], default=str))
-    response.prompt_tokens = math.ceil(characters / 4)
-    response.completion_tokens = min(natural, int(max_tokens)) if max_tokens is not None else 400
-    return response
 
 
 def _tool_call(name: str, arguments: str, index: int) -> ChatResponse:
@@ -339,36 +327,3 @@ class BadArgumentsModel:
         return scripted_usage(_text(self.answer if done >= len(self.attempts) else "I could not look the order up."),
                               messages, tools, max_tokens)
 
-
-@dataclass
-class Meter:
-    """Wraps a chat function (the real model or a scripted one) handed to learner code; records per
-    call what was offered and asked: tools, tool_choice, max_tokens, the README's estimate of the
-    prompt, the tokens used and the tool calls (with their ids)."""
-
-    chat: Any
-    calls: list[dict[str, Any]] = field(default_factory=list)
-
-    def __call__(self, messages: list[dict[str, Any]], **kwargs: Any) -> ChatResponse:
-        entry = {"tools": kwargs.get("tools") or [], "tool_choice": kwargs.get("tool_choice"),
-                 "max_tokens": kwargs.get("max_tokens"), "estimate": estimate_prompt_tokens(messages, kwargs.get("tools")),
-                 "messages": len(messages), "tokens": 0, "tool_calls": [], "tool_call_arguments": [], "ids": []}
-        self.calls.append(entry)
-        response = self.chat(messages, **kwargs)
-        entry.update(tokens=response.total_tokens, tool_calls=[c.name for c in response.tool_calls],
-                     tool_call_arguments=[(c.name, c.arguments) for c in response.tool_calls],
-                     ids=[c.id for c in response.tool_calls])
-        return response
-
-    @property
-    def tokens(self) -> int:
-        """Tokens over all calls."""
-        return sum(call["tokens"] for call in self.calls)
-
-    def requested(self) -> list[tuple[str, str]]:
-        """Every tool call the model asked for, as (name, arguments), in order."""
-        return [tool_call for call in self.calls for tool_call in call["tool_call_arguments"]]
-
-    def ids(self) -> set[str]:
-        """The ids of every tool call the model asked for."""
-        return {i for call in self.calls for i in call["ids"]}

@@ -15,7 +15,6 @@ from _agent_env import (
     AMOUNT_SCHEMA,
     BadArgumentsModel,
     FailingToolModel,
-    Meter,
     NeverDoneModel,
     Policy,
     Raiser,
@@ -29,6 +28,7 @@ from _agent_env import (
 from workbench.core.wire import RemoteError
 from workbench.core.worker import WorkerCrashed
 from workbench.grader_plugin import call_learner
+from workbench.grading_kit import CountingModel as Meter
 
 
 def _force(name: str) -> dict:
