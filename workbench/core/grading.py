@@ -285,7 +285,6 @@ class GraderProcess:
                  route: ModelRoute | None = None) -> None:
         self.lab = lab
         self.lab_dir = lab_dir.resolve()
-        self.workspace_root = workspace_root
         self.route = route
         self.grader_hashes = lab.grader_hashes()
         self.sandbox = sandbox.sandbox_kind()
@@ -382,22 +381,17 @@ def grade(
     on_event: EventCallback | None = None,
     model: str | None = None,
     process: GraderProcess | None = None,
-    model_hook: ModelHook | None = None,
 ) -> GradeResult:
     """Grade the learner's folder `lab_dir` against `lab`'s installed grader (in `process`
-    when a held one is given, else in a new one). For labs that need a model, `model_hook`
-    (from the model layer) makes the backend ready and says where calls go."""
+    when a held one is given, else in a new one). For labs that need a model, the installed
+    model hook (`set_model_hook`) makes the backend ready and says where calls go."""
     lab_dir = lab_dir.resolve()
-    route = process.route if process is not None and process.usable_for(lab, lab_dir) else None
-    model_hook = model_hook or _model_hook
-    if "llm" in lab.spec.needs and route is None and model_hook is not None:
-        route = model_hook(lab)
-    if route is not None:
-        model = model or route.model
     if process is None or not process.usable_for(lab, lab_dir):
         if process is not None:
             process.close()
-        process = GraderProcess(lab, lab_dir, workspace_root=workspace_root, route=route)
+        process = GraderProcess(lab, lab_dir, workspace_root=workspace_root, route=model_route_for(lab))
+    if process.route is not None:
+        model = model or process.route.model
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     started = time.monotonic()
     hashes_before = process.grader_hashes
@@ -451,8 +445,9 @@ def grade(
         status = "error"
         result.message = "; ".join(warnings)
     else:
-        status = "pass" if result.score >= lab.spec.pass_mark - 1e-9 and not result.required_failed else "fail"
-        if result.required_failed and result.score >= lab.spec.pass_mark - 1e-9:
+        reached = result.score >= lab.spec.pass_mark - 1e-9
+        status = "pass" if reached and not result.required_failed else "fail"
+        if reached and result.required_failed:
             result.message = "a required check failed: " + "; ".join(t.name for t in result.required_failed)
     result.status = status  # type: ignore[assignment]
     if on_event is not None:

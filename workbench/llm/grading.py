@@ -1,10 +1,9 @@
 """The model layer's part in grading.
 
-Parent side (`workbench check`, `workbench dev verify`): `prepare_grading(needs)` makes sure
-the model a lab needs is there before the grader starts (the embedded server is started on
-demand, with a message, and left running) and passes its URL to graders through
-WORKBENCH_LLM_API_BASE: a grader runs with a temporary HOME, so it could not find the
-server's state file itself. Replay mode needs no server.
+Parent side (`workbench check`, `workbench dev verify`, the TUI): `install()` gives
+`core.grading` the hook `model_route`, which makes the model a lab needs ready before the
+grader starts (the embedded server is started on demand, with a message, and left running)
+and says where the grader's metering proxy forwards. Replay mode needs no server.
 
 Child side (the grader's `llm` fixture): `grader_model()` checks the backend answers and
 returns the API graders call.
@@ -23,26 +22,6 @@ from .config import API_BASE_ENV, LOCAL, active_model
 from .errors import ServerNotRunning
 
 Announce = Callable[[str], None]
-
-
-_api_base_set_here = False
-
-
-def prepare_grading(needs: tuple[str, ...] | list[str], announce: Announce | None = None) -> dict[str, str]:
-    """Before a grading run of a lab that needs "llm": start the embedded server if needed
-    (visible message; it stays running) and export WORKBENCH_LLM_API_BASE and
-    WORKBENCH_STATE_DIR, which pass through to every grader process started from now on
-    (including ones watch mode holds ready). Returns what was set."""
-    global _api_base_set_here
-    if "llm" not in needs or cassette_mode() == "replay" or active_model() != LOCAL:
-        return {}
-    if os.environ.get(API_BASE_ENV) and not _api_base_set_here:
-        return {}  # the user pointed the workbench at a server of their own
-    info = server.ensure_running(announce)
-    exported = {API_BASE_ENV: info.base_url, "WORKBENCH_STATE_DIR": str(server.state_file().parent)}
-    os.environ.update(exported)
-    _api_base_set_here = True
-    return exported
 
 
 @dataclass(frozen=True)
@@ -104,7 +83,7 @@ def model_route(lab: Any, announce: Announce | None = None) -> Any:
     if cassette_mode() == "replay":
         return ModelRoute(model, None)
     if model == LOCAL:
-        base = os.environ.get(API_BASE_ENV) if not _api_base_set_here else None
+        base = os.environ.get(API_BASE_ENV)  # a server of the user's own, else the embedded one
         return ModelRoute(model, base or server.ensure_running(announce).base_url)
     from .config import resolve_backend
 
@@ -125,4 +104,4 @@ def install(announce: Announce | None = None) -> None:
     set_model_hook(lambda lab: model_route(lab, announce))
 
 
-__all__ = ["GraderModel", "grader_model", "install", "model_route", "prepare_grading"]
+__all__ = ["GraderModel", "grader_model", "install", "model_route"]
