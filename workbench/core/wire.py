@@ -186,9 +186,7 @@ class Ref:
     def __iter__(self):
         iterator = self._endpoint.request("iter", self._id, None, (), {})
         while True:
-            inner = getattr(type(iterator), "_wire_unwrap", None)
-            iterator = inner(iterator) if inner else iterator
-            done, value = self._endpoint.request("next", iterator._id if isinstance(iterator, Ref) else self._id, None, (), {})
+            done, value = self._endpoint.request("next", iterator._id, None, (), {})
             if done:
                 return
             yield value
@@ -199,7 +197,7 @@ class Ref:
     def __len__(self) -> int:
         value = self._endpoint.request("len", self._id, None, (), {})
         if type(value) is not int:
-            raise TypeError(f"len() of the learner's {self._type} did not return an int")
+            raise TypeError(f"len() of the other side's {self._type} did not return an int")
         return value
 
     def __getitem__(self, key: Any) -> Any:
@@ -214,7 +212,7 @@ class Ref:
     __int__ = __index__ = __complex__ = __float__  # type: ignore[assignment]
 
     @property
-    def ref_type(self) -> str:
+    def type_name(self) -> str:
         """The remote object's class name."""
         return self._type
 
@@ -250,9 +248,6 @@ class Codec:
             return f if f == f and f not in (float("inf"), float("-inf")) else {"$f": repr(f)}
         if isinstance(value, str) and not isinstance(value, enum.Enum):
             return str(value)
-        unwrap = getattr(type(value), "_wire_unwrap", None)
-        if unwrap is not None:
-            value = unwrap(value)
         if isinstance(value, Ref):
             return {"$ref": value._id, "own": False}
         if isinstance(value, Record):
@@ -406,15 +401,17 @@ class Endpoint:
     the other side's nested requests (callbacks) meanwhile; `serve_forever()` only serves."""
 
     def __init__(self, sock: socket.socket, *, deadline: Callable[[], float | None] | None = None,
-                 wrap: Callable[[Ref], Any] | None = None, strict: bool = False) -> None:
+                 on_broken: Callable[[WireError], BaseException] | None = None, strict: bool = False) -> None:
         self.sock = sock
+        # what to raise instead when the other side times out or goes away (the grader's worker
+        # manager kills and replaces the worker there)
+        self._on_broken = on_broken
         # strict (the grader's side): the other side may call what it was handed and read public
         # attributes, nothing else: no dunders/private names (they reach __globals__), no setattr
         self.strict = strict
         # the worker's side only: an error from a grader callback is raised as its own class when
         # that class is the workbench's (LLMTimeout, BudgetExceeded...), so learner `except` clauses work
         self.rebuild_errors = False
-        self._wrap = wrap or (lambda ref: ref)
         self._objects: dict[int, Any] = {}
         self._ids: dict[int, int] = {}
         self._next_id = 1
@@ -442,7 +439,7 @@ class Endpoint:
             return self._objects[ref_id]
         ref = self._refs.get((ref_id, type_name))
         if ref is None:
-            ref = self._wrap(Ref(self, ref_id, type_name, is_callable))
+            ref = Ref(self, ref_id, type_name, is_callable)
             self._refs[(ref_id, type_name)] = ref
         return ref
 
@@ -456,8 +453,16 @@ class Endpoint:
             raise PeerGone("the learner's worker is gone")
         call_id = self._next_call
         self._next_call += 1
-        self._send({"op": op, "id": call_id, "target": target, "name": name}, {"args": list(args), "kwargs": kwargs})
-        return self._wait(call_id)
+        try:
+            try:
+                self._send({"op": op, "id": call_id, "target": target, "name": name}, {"args": list(args), "kwargs": kwargs})
+            except OSError as exc:
+                raise PeerGone(str(exc)) from exc
+            return self._wait(call_id)
+        except (CallTimeout, PeerGone) as exc:
+            if self._on_broken is None:
+                raise
+            raise self._on_broken(exc) from None
 
     def _wait(self, call_id: int) -> Any:
         while True:
@@ -494,8 +499,8 @@ class Endpoint:
         except (CallTimeout, PeerGone):
             raise
         except BaseException as exc:  # noqa: BLE001 - every failure goes back as data
-            if isinstance(exc, KeyboardInterrupt):
-                raise
+            if isinstance(exc, KeyboardInterrupt) or self.closed:
+                raise  # nothing to answer on: a nested call broke this connection
             tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-6000:]
             mro = tuple(c.__name__ for c in type(exc).__mro__[1:])
             err = {"type": type(exc).__name__, "module": type(exc).__module__, "message": _safe_str(exc)[:4000],

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import sandbox
-from .wire import CallTimeout, Endpoint, PeerGone, Ref, RemoteError, socketpair
+from .wire import CallTimeout, Endpoint, Ref, RemoteError, WireError, socketpair
 
 _OUTPUT_CAP = 64 * 1024
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
@@ -140,9 +140,7 @@ class Worker:
         self.proc: subprocess.Popen | None = None
         self.endpoint: Endpoint | None = None
         self.output: _Output | None = None
-        self.generation = 0
         self._modules: dict[str, Ref] = {}
-        self.restarts: list[str] = []
 
     def start(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -155,8 +153,7 @@ class Worker:
         finally:
             theirs.close()
         self.output = _Output(self.proc.stdout)
-        self.endpoint = Endpoint(mine, deadline=self._deadline, wrap=lambda ref: LearnerObject(self, ref), strict=True)
-        self.generation += 1
+        self.endpoint = Endpoint(mine, deadline=self._deadline, on_broken=self._broken, strict=True)
         self._modules = {}
 
     def stop(self) -> None:
@@ -168,34 +165,26 @@ class Worker:
         self.proc = None
         self.endpoint = None
 
-    def _guard(self, fn: Callable[[], Any]) -> Any:
-        try:
-            return fn()
-        except CallTimeout:
-            self.restarts.append("timeout")
+    def _broken(self, exc: WireError) -> BaseException:
+        """The endpoint's answer to a timeout or a dead worker: stop it (its whole pid
+        namespace; the next call starts a fresh one) and say what happened."""
+        if isinstance(exc, CallTimeout):
             self.stop()
-            raise WorkerTimeout() from None
-        except PeerGone:
-            code = self.proc.wait(timeout=5) if self.proc is not None else None
-            time.sleep(0.05)  # let the drain thread take the last words
-            tail = self.take_output().strip()[-1500:]
-            self.stop()
-            message = describe_exit(code, self.config.memory_mb)
-            raise WorkerCrashed(message + (f"\n{tail}" if tail else "")) from None
+            return WorkerTimeout()
+        code = self.proc.wait(timeout=5) if self.proc is not None else None
+        time.sleep(0.05)  # let the drain thread take the last words
+        tail = self.take_output().strip()[-1500:]
+        self.stop()
+        return WorkerCrashed(describe_exit(code, self.config.memory_mb) + (f"\n{tail}" if tail else ""))
 
     def module(self, name: str) -> Ref:
         self.start()
         ref = self._modules.get(name)
         if ref is None:
-            endpoint = self.endpoint
-            assert endpoint is not None
-            ref = self._guard(lambda: endpoint.request("import", 0, name, (), {}))
+            assert self.endpoint is not None
+            ref = self.endpoint.request("import", 0, name, (), {})
             self._modules[name] = ref
         return ref
-
-    def call(self, fn: Callable[[], Any]) -> Any:
-        """Run `fn` (which talks to the worker) with timeout and crash handling."""
-        return self._guard(fn)
 
     def take_output(self) -> str:
         return self.output.take() if self.output is not None else ""
@@ -233,68 +222,15 @@ class LearnerModule:
     def __getattr__(self, attr: str) -> Any:
         if attr.startswith("__") and attr.endswith("__"):
             raise AttributeError(attr)
-        ref = self._ref()
-        return self._worker.call(lambda: getattr(ref, attr))
+        return getattr(self._ref(), attr)
 
     def __repr__(self) -> str:
         return f"<learner module {self._name!r} (in the sandboxed worker)>"
 
 
-class LearnerObject:
-    """A handle to a learner object in the worker (function, class, instance). Its methods run
-    in the worker; values that come back are data. `==` is identity, `bool()` is True."""
-
-    __slots__ = ("_worker", "_ref", "__weakref__")
-
-    @staticmethod
-    def _wire_unwrap(obj: LearnerObject) -> Ref:
-        return object.__getattribute__(obj, "_ref")
-
-    def __init__(self, worker: Worker, ref: Ref) -> None:
-        object.__setattr__(self, "_worker", worker)
-        object.__setattr__(self, "_ref", ref)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._worker.call(lambda: (self._ref(*args, **kwargs)))
-
-    def __getattr__(self, attr: str) -> Any:
-        if attr.startswith("__") and attr.endswith("__"):
-            raise AttributeError(attr)
-        return self._worker.call(lambda: (getattr(self._ref, attr)))
-
-    def __setattr__(self, attr: str, value: Any) -> None:
-        self._worker.call(lambda: setattr(self._ref, attr, value))
-
-    def __iter__(self):
-        it = iter(self._ref)
-        while True:
-            try:
-                item = self._worker.call(lambda: next(it))
-            except StopIteration:
-                return
-            yield (item)
-
-    def __bool__(self) -> bool:
-        return True
-
-    def __len__(self) -> int:
-        return self._worker.call(lambda: len(self._ref))
-
-    def __getitem__(self, key: Any) -> Any:
-        return self._worker.call(lambda: (self._ref[key]))
-
-    def __float__(self) -> float:
-        raise TypeError(f"the learner's code returned a {self._ref.ref_type} object, not a number")
-
-    __int__ = __index__ = __float__  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return repr(self._ref)
-
-    @property
-    def type_name(self) -> str:
-        """The learner object's class name."""
-        return self._ref.ref_type
+# A handle to a learner object in the worker (function, class, instance): its methods run in the
+# worker, what comes back is data, `==` is identity, `bool()` True; `.type_name` is its class.
+LearnerObject = Ref
 
 
 __all__ = ["LearnerModule", "LearnerObject", "RemoteError", "Worker", "WorkerConfig", "WorkerCrashed", "WorkerTimeout",
