@@ -32,7 +32,7 @@ if ! command -v bwrap >/dev/null; then
 fi
 
 say "installing the workbench and its pinned dependencies"
-"${PIP[@]}" install --progress-bar on -e ".[dev]"
+"${PIP[@]}" install --progress-bar on -e ".[dev,ray]"
 
 # llama-cpp-python ships only as source. Its default build uses -march=native, and a wheel
 # built that way was seen to die with SIGILL (AMX code) on this very machine, so build it once
