@@ -40,6 +40,7 @@ from .events import (
 from .labs import Lab, combined_sha256
 from .modelproxy import ModelBridge
 from .results import CheckResult, GradeResult, decode_event, encode_event
+from .snapshots import ObjectStore, manifest_of, sha256_bytes
 
 EventCallback = Callable[[dict[str, Any]], None]
 
@@ -282,8 +283,10 @@ class GraderProcess:
     ready so a save is graded without paying interpreter start-up)."""
 
     def __init__(self, lab: Lab, lab_dir: Path, *, hold: bool = False, workspace_root: Path | None = None,
-                 route: ModelRoute | None = None) -> None:
+                 route: ModelRoute | None = None, objects: ObjectStore | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.lab = lab
+        self.objects = objects
         self.lab_dir = lab_dir.resolve()
         self.route = route
         self.grader_hashes = lab.grader_hashes()
@@ -295,9 +298,11 @@ class GraderProcess:
         self.log_path = tmp_dir / "pytest.log"
         # the worker grades a copy: the learner's folder itself stays untouched and out of reach
         self.lab_copy = tmp_dir / "lab"
-        sandbox.sync_tree(self.lab_dir, self.lab_copy)
+        self._sync()
         self.read_fd, write_fd = os.pipe()
+        extra_env = env or {}
         env = grader_env(lab, self.lab_copy, tmp_dir, write_fd)
+        env.update(extra_env)
         env["WORKBENCH_SANDBOX_KIND"] = self.sandbox
         env["WORKBENCH_SANDBOX_HIDE"] = os.pathsep.join(_hidden_paths(workspace_root, tmp_dir))
         env["WORKBENCH_SANDBOX_HIDE_MODULES"] = os.pathsep.join(_module_dirs(lab.spec.limits.hide_modules))
@@ -337,6 +342,15 @@ class GraderProcess:
             if hold_fd >= 0:
                 os.close(hold_fd)
 
+    def _sync(self) -> None:
+        """Copy the learner's folder and record what is about to be graded (before any learner
+        code runs): the files' hashes, and their bytes in the workspace's object store."""
+        sandbox.sync_tree(self.lab_dir, self.lab_copy)
+        if self.objects is not None:
+            self.files = self.objects.snapshot(self.lab_copy)
+        else:
+            self.files = {path: sha256_bytes(data) for path, data in manifest_of(self.lab_copy).items()}
+
     def usable_for(self, lab: Lab, lab_dir: Path) -> bool:
         """Still waiting, for this lab and folder?"""
         return self.lab.id == lab.id and self.lab_dir == lab_dir.resolve() and self.proc.poll() is None
@@ -344,7 +358,7 @@ class GraderProcess:
     def go(self) -> None:
         """Let a held process run its checks (on a fresh copy of the learner's folder)."""
         if self._go_fd is not None:
-            sandbox.sync_tree(self.lab_dir, self.lab_copy)
+            self._sync()
             try:
                 os.write(self._go_fd, b"g")
             except OSError:
@@ -381,6 +395,8 @@ def grade(
     on_event: EventCallback | None = None,
     model: str | None = None,
     process: GraderProcess | None = None,
+    objects: ObjectStore | None = None,
+    env: dict[str, str] | None = None,
 ) -> GradeResult:
     """Grade the learner's folder `lab_dir` against `lab`'s installed grader (in `process`
     when a held one is given, else in a new one). For labs that need a model, the installed
@@ -389,7 +405,8 @@ def grade(
     if process is None or not process.usable_for(lab, lab_dir):
         if process is not None:
             process.close()
-        process = GraderProcess(lab, lab_dir, workspace_root=workspace_root, route=model_route_for(lab))
+        process = GraderProcess(lab, lab_dir, workspace_root=workspace_root, route=model_route_for(lab), objects=objects,
+                                env=env)
     if process.route is not None:
         model = model or process.route.model
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -435,6 +452,7 @@ def grade(
         grader_sha256=combined_sha256(hashes_before), grader_files=hashes_before, workbench_version=__version__,
         started_at=started_at, duration_s=round(time.monotonic() - started, 3), model=model,
         environment=environment_info(), warnings=warnings, llm_calls=run.llm_calls, sandbox=process.sandbox,
+        files=process.files,
     )
     if message is not None:
         status = "error"  # the run did not complete (Exercism: "error"); finished checks still count

@@ -83,7 +83,8 @@ def check(workspace: Workspace, lab: Lab, on_event: EventCallback | None = None,
     """Grade the learner's copy of a lab and store the result (in `process` if one is held)."""
     if not workspace.is_started(lab.id):
         raise NotFoundError(f"lab '{lab.id}' is not started in {workspace.root}", hint=f"run 'workbench start {lab.id}'")
-    result = grade(lab, workspace.lab_dir(lab.id), workspace_root=workspace.root, on_event=on_event, process=process)
+    result = grade(lab, workspace.lab_dir(lab.id), workspace_root=workspace.root, on_event=on_event, process=process,
+                   objects=workspace.objects)
     workspace.progress.record_attempt(result, lab_version=lab.spec.version)
     return result
 

@@ -180,10 +180,15 @@ class ProgressStore:
                 }
         return best
 
+    def attempt_result(self, attempt_id: int) -> GradeResult | None:
+        """The stored result of one attempt."""
+        row = self._conn.execute("SELECT result_json FROM attempts WHERE id = ?", (attempt_id,)).fetchone()
+        return GradeResult.from_dict(json.loads(row["result_json"])) if row else None
+
     def attempts(self) -> list[sqlite3.Row]:
         """Every attempt (id, lab, time, status, grader hash, trusted, model), oldest first."""
         return self._conn.execute(
-            "SELECT id, lab_id, started_at, status, grader_sha256, trusted, lab_version,"
+            "SELECT id, lab_id, started_at, status, points, grader_sha256, trusted, lab_version,"
             " json_extract(result_json, '$.model') AS model,"
             " coalesce(json_extract(result_json, '$.sandbox'), 'none') AS sandbox FROM attempts ORDER BY id").fetchall()
 
@@ -208,9 +213,12 @@ class ProgressStore:
         return {row[0]: bool(row[1]) for row in rows}
 
     def evidence(self, installed: Mapping[str, tuple[int, str]] | None = None) -> dict[str, LabEvidence]:
-        """Per lab: the learner's evidence for skill scoring. `installed` maps a lab id to its
-        installed (version, grader SHA-256): the best checks then come from the attempts graded
-        by that grader, else (flagged `older_version`) from the newest earlier one."""
+        """Per lab: the learner's evidence for skill scoring and for bundles. `installed` maps a
+        lab id to its installed (version, grader SHA-256): the evidence then comes from the
+        attempts graded by that grader, else (flagged `older_version`) from the newest earlier
+        one. Of those, the best attempt counts whole (a pass first, then most points, then the
+        latest): its checks, and the files behind it, are one piece of work, so a score is never
+        stitched together from checks that different versions of the code passed."""
         hints = self.all_hints()
         solutions = self.solutions_viewed()
         attempts: dict[str, list[sqlite3.Row]] = {}
@@ -223,17 +231,14 @@ class ProgressStore:
         evidence: dict[str, LabEvidence] = {}
         for lab_id in attempts.keys() | hints.keys() | solutions.keys():
             used, version, older = _evidence_attempts(attempts.get(lab_id, []), (installed or {}).get(lab_id))
-            best: dict[str, sqlite3.Row] = {}
-            for attempt in used:
-                for row in checks_by_attempt.get(attempt["id"], []):
-                    current = best.get(row["name"])
-                    if current is None or row["points"] > current["points"] or current["max_points"] != row["max_points"]:
-                        best[row["name"]] = row
+            best = max(used, key=lambda a: (a["status"] == "pass", a["points"], a["id"])) if used else None
+            rows = checks_by_attempt.get(best["id"], []) if best is not None else []
             evidence[lab_id] = LabEvidence(
-                checks={name: CheckEvidence(name, row["skill"], row["points"], row["max_points"], row["recorded_at"])
-                        for name, row in best.items()},
+                checks={row["name"]: CheckEvidence(row["name"], row["skill"], row["points"], row["max_points"], row["recorded_at"])
+                        for row in rows},
                 hints_revealed=hints.get(lab_id, 0), gave_up=solutions.get(lab_id, False),
-                passed=any(a["status"] == "pass" for a in used), version=version, older_version=older,
+                passed=best is not None and best["status"] == "pass", version=version, older_version=older,
+                attempt_id=best["id"] if best is not None else None, attempts=len(used),
             )
         return evidence
 

@@ -63,6 +63,7 @@ class GradeResult:
     llm_calls: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     sandbox: str = "none"
+    files: dict[str, str] = field(default_factory=dict)  # what was graded: {path in the lab folder: SHA-256}
     version: int = RESULT_VERSION
 
     @property

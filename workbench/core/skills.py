@@ -127,8 +127,8 @@ class CheckLike(Protocol):
 
 @dataclass
 class LabEvidence:
-    """What a learner has shown in one lab: the best result per check, the help used, and the
-    lab version the checks were graded under."""
+    """What a learner has shown in one lab: the checks of their best attempt, the help used,
+    and the lab version the checks were graded under."""
 
     checks: Mapping[str, CheckLike] = field(default_factory=dict)
     hints_revealed: int = 0
@@ -136,6 +136,8 @@ class LabEvidence:
     passed: bool = False
     version: int | None = None
     older_version: bool = False
+    attempt_id: int | None = None  # the attempt whose checks these are (progress store)
+    attempts: int = 0  # attempts by the grader that counts
 
     @classmethod
     def from_points(cls, best_points: Mapping[str, float], max_points: Mapping[str, float], skill: str = "",

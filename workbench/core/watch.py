@@ -77,10 +77,13 @@ def _hold(lab: Lab, lab_dir: Path, workspace_root: Path, previous=None):
     """Start the next grader now so that the next save is graded at once (same sandbox view and
     model route as the run before it)."""
     from .grading import GraderProcess, model_route_for
+    from .snapshots import ObjectStore
+    from .workspace import STATE_DIR
 
     try:
         route = previous.route if previous is not None else model_route_for(lab)
-        return GraderProcess(lab, lab_dir, hold=True, workspace_root=workspace_root, route=route)
+        return GraderProcess(lab, lab_dir, hold=True, workspace_root=workspace_root, route=route,
+                             objects=ObjectStore(workspace_root / STATE_DIR / "objects"))
     except OSError:
         return None
 

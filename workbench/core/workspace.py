@@ -17,6 +17,7 @@ from .curriculum import DEFAULT_CURRICULUM
 from .errors import NotFoundError, WorkbenchError
 from .labs import Lab
 from .progress import ProgressStore, now_iso
+from .snapshots import ObjectStore
 from .tomlfile import load_model
 
 STATE_DIR = ".workbench"
@@ -55,6 +56,11 @@ class Workspace:
     def progress(self) -> ProgressStore:
         """The progress store (opened on first use)."""
         return ProgressStore(self.state_dir / "progress.db")
+
+    @cached_property
+    def objects(self) -> ObjectStore:
+        """The files of every graded attempt, by content (see workbench.core.snapshots)."""
+        return ObjectStore(self.state_dir / "objects")
 
     def lab_dir(self, lab_id: str) -> Path:
         """Where the learner's copy of a lab lives."""
