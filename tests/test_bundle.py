@@ -96,10 +96,10 @@ def make_toy_data(root: Path) -> Path:
 
 def clear_caches() -> None:
     """Forget every cached curriculum, lab list, grader hash and profile set."""
-    from workbench.core import bundle, curriculum, labs, resources, skills, team
+    from workbench.core import bundle, curriculum, labs, profiles, resources, skills
 
     for cached in (resources.data_root, curriculum.load_curriculum, skills.load_skill_matrix, labs.load_labs,
-                   bundle.installed_state, team.load_profiles):
+                   bundle.installed_state, profiles.load_profiles):
         cached.cache_clear()
 
 
@@ -165,7 +165,8 @@ def export(workspace, out: Path, name: str, seed: int, days: int = 0):
 
 def resign(document: dict, seed: int, *, replace_key: bool = False) -> dict:
     """Sign a (changed) bundle again, as a learner holding key `seed` could."""
-    from workbench.core.bundle import public_key_b64, sign_payload
+    from workbench.core.bundle_format import sign_payload
+    from workbench.core.keys import public_key_b64
 
     payload = document["payload"]
     if replace_key:
@@ -178,7 +179,7 @@ def load(path: Path) -> dict:
 
 
 def dump(document: dict, path: Path) -> Path:
-    from workbench.core.bundle import canonical_json
+    from workbench.core.bundle_format import canonical_json
 
     path.write_bytes(canonical_json(document) + b"\n")
     return path
@@ -186,11 +187,20 @@ def dump(document: dict, path: Path) -> Path:
 
 @dataclass
 class Scenario:
-    """The shared team: honest bundles plus tampered ones, in `folder`."""
+    """The shared team: honest bundles plus tampered ones, in `folder`, and the lead's ledger
+    (the honest members' keys, first seen before these bundles arrived)."""
 
     folder: Path
     honest: list[str]
     tampered: dict[str, str]
+    ledger: Path
+
+    def install_ledger(self) -> None:
+        """Give this test's lead (config dir) the scenario's ledger."""
+        from workbench.core.keys import default_ledger_path
+
+        default_ledger_path().parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(self.ledger, default_ledger_path())
 
 
 def team_scenario(base: Path) -> Scenario:
@@ -245,12 +255,18 @@ def team_scenario(base: Path) -> Scenario:
     shutil.copy(folder / "barbara.json", folder / "copy-of-barbara.json")
     tampered["copy-of-barbara.json"] = "duplicate-bundle"
     future = load(folder / "linus.json")
-    future["format_version"] = 2
-    tampered[dump(future, folder / "linus-v2.json").name] = "wrong-format-version"
+    future["format_version"] = 3
+    tampered[dump(future, folder / "linus-v3.json").name] = "wrong-format-version"
     (folder / "notes.json").write_text('{"todo": "collect the bundles"}\n')
     tampered["notes.json"] = "not-a-bundle"
     honest = [f"{name.lower()}.json" for name, *_ in learners] + ["margaret-march.json", "margaret-april.json"]
-    return Scenario(folder, honest, tampered)
+    from workbench.core.keys import Ledger, public_key_b64
+
+    ledger = Ledger(base / "ledger.json")
+    for name, seed in [*((name, seed) for name, seed, *_ in learners), ("Margaret", 4)]:
+        ledger.add(public_key_b64(signing_key(seed)), f"00000000-0000-4000-8000-{seed:012d}", name, T0 - timedelta(days=30))
+    ledger.save()
+    return Scenario(folder, honest, tampered, ledger.path)
 
 
 _SCENARIO: Scenario | None = None
@@ -267,14 +283,9 @@ def shared_team_scenario(factory: pytest.TempPathFactory) -> Scenario:
 # -- export ---------------------------------------------------------------------------------------
 
 def test_export_writes_a_signed_canonical_bundle_that_verifies(toy_data: Path, tmp_path: Path) -> None:
-    from workbench.core.bundle import (
-        BUNDLE_FORMAT,
-        VerifiedBundle,
-        canonical_json,
-        installed_state,
-        load_or_create_key,
-        verify_file,
-    )
+    from workbench.core.bundle import VerifiedBundle, installed_state, verify_file
+    from workbench.core.bundle_format import BUNDLE_FORMAT, canonical_json
+    from workbench.core.keys import load_or_create_key
 
     workspace = make_workspace(tmp_path / "ws", 1)
     record(workspace, "toy-python", [2.0, 0.0, 1.0], started_at="2026-02-01T10:00:00+00:00")
@@ -288,7 +299,7 @@ def test_export_writes_a_signed_canonical_bundle_that_verifies(toy_data: Path, t
     raw = outcome.path.read_bytes()
     document = json.loads(raw)
     assert raw == canonical_json(document) + b"\n"
-    assert document["format"] == BUNDLE_FORMAT and document["format_version"] == 1
+    assert document["format"] == BUNDLE_FORMAT and document["format_version"] == 2
     payload = document["payload"]
     assert payload["learner"] == {"id": "00000000-0000-4000-8000-000000000001", "name": "Ada Lovelace",
                                   "public_key": payload["learner"]["public_key"]}
@@ -297,8 +308,11 @@ def test_export_writes_a_signed_canonical_bundle_that_verifies(toy_data: Path, t
     [lab] = payload["labs"]
     assert lab["id"] == "toy-python" and lab["attempts"] == 2 and lab["passed"] is False
     assert lab["grader_sha256"] == installed_state().grader_sha256["toy-python"]
+    # the best attempt counts whole: never checks stitched together from two attempts
     assert [(c["name"], c["points"], c["status"]) for c in lab["checks"]] == [
-        ("adds small numbers", 2.0, "pass"), ("adds negative numbers", 1.0, "pass"), ("adds floats", 1.0, "pass")]
+        ("adds small numbers", 2.0, "pass"), ("adds negative numbers", 0.0, "fail"), ("adds floats", 1.0, "pass")]
+    assert lab["submission"] is None and lab["engine_version"] == "0.1.0"  # recorded without files: no work to carry
+    assert any("carries no work" in w for w in outcome.warnings)
     assert all(c["recorded_at"] and "score" in c["metrics"] for c in lab["checks"])
     assert lab["hints_revealed"] == [1] and lab["solution_viewed"] is False
     programming = next(s for s in payload["skill_profile"] if s["id"] == "programming")
@@ -320,8 +334,8 @@ def test_export_leaves_out_attempts_of_another_grader_and_says_so(toy_data: Path
     labs = {lab["id"]: lab for lab in load(outcome.path)["payload"]["labs"]}
     assert labs["toy-python"]["checks"] == [] and labs["toy-python"]["attempts"] == 0
     assert [c["points"] for c in labs["toy-ml"]["checks"]] == [2.0, 0.0, 0.0]
-    assert outcome.warnings == ["toy-python: 1 attempt(s) graded by another grader version are left out;"
-                                " run 'workbench check toy-python' again"]
+    assert outcome.warnings[0] == ("toy-python: 1 attempt(s) graded by another grader version are left out;"
+                                   " run 'workbench check toy-python' again")
     assert (labs["toy-python"]["older_version_attempts"], labs["toy-python"]["version"]) == (1, 1)
     assert labs["toy-ml"]["older_version_attempts"] == 0
 
@@ -333,7 +347,7 @@ def test_export_leaves_out_attempts_of_another_grader_and_says_so(toy_data: Path
 
 
 def test_display_name_is_remembered_then_defaults_to_git_or_login(toy_data: Path, tmp_path: Path, monkeypatch) -> None:
-    from workbench.core.bundle import resolve_display_name
+    from workbench.core.keys import resolve_display_name
 
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
@@ -419,8 +433,8 @@ def _same_bundle_twice(folder: Path, tmp: Path) -> Path:
 
 def _wrong_version(folder: Path, tmp: Path) -> Path:
     document = load(folder / "ada.json")
-    document["format_version"] = 2
-    return dump(document, tmp / "ada-v2.json")
+    document["format_version"] = 3
+    return dump(document, tmp / "ada-v3.json")
 
 
 def _not_a_bundle(folder: Path, tmp: Path) -> Path:
@@ -442,7 +456,7 @@ TAMPER_CASES = {
     "swap a grader hash": (_swap_grader_hash, "edited-content"),
     "swap a grader hash and sign again": (_swap_grader_hash_resigned, "unknown-grader-hash"),
     "drop a check": (_drop_check, "edited-content"),
-    "drop checks, sign again, profile left as it was": (_drop_check_resigned, "inconsistent"),
+    "drop checks, sign again, profile left as it was": (_drop_check_resigned, "incomplete-checks"),
     "truncate the file": (_truncate, "not-a-bundle"),
     "sign with another key": (_other_key, "bad-signature"),
     "another key claims the learner": (_impersonate, "duplicate-learner"),
@@ -458,6 +472,7 @@ def test_tampered_bundle_is_rejected_with_its_reason_and_the_others_count(case: 
     from workbench.core.team import team_report
 
     folder = _honest_team(tmp_path)
+    team_report([folder], generated_at="2026-04-01T00:00:00+00:00")  # the lead has seen the team's keys before
     make, reason = TAMPER_CASES[case]
     tampered = make(folder, folder)
     report = team_report([folder], generated_at="2026-04-01T00:00:00+00:00")
@@ -484,8 +499,8 @@ def test_the_same_learner_later_counts_newest_and_keeps_older_for_trends(toy_dat
 
 
 def test_trusted_keys_limit_the_report_to_known_learners(toy_data: Path, tmp_path: Path) -> None:
-    from workbench.core.bundle import public_key_b64
     from workbench.core.errors import DataError
+    from workbench.core.keys import public_key_b64
     from workbench.core.team import team_report
 
     folder = _honest_team(tmp_path)
@@ -495,12 +510,13 @@ def test_trusted_keys_limit_the_report_to_known_learners(toy_data: Path, tmp_pat
     report = team_report([folder], trusted_keys=trusted)
     assert [m.name for m in report.members] == ["Ada"]
     rejected = {Path(r.source).name: r for r in report.rejected}
-    assert sorted(rejected) == ["grace.json", "linus.json"] and {r.reason for r in rejected.values()} == {"untrusted-key"}
+    assert sorted(rejected) == ["grace.json", "linus.json"]
+    assert (rejected["grace.json"].reason, rejected["linus.json"].reason) == ("foreign-id", "untrusted-key")
     assert rejected["grace.json"].detail.endswith(
-        "is trusted for learner 00000000-0000-4000-8000-000000000009, not 00000000-0000-4000-8000-000000000002")
+        "is bound to learner 00000000-0000-4000-8000-000000000009, not 00000000-0000-4000-8000-000000000002")
     assert rejected["linus.json"].detail.endswith("is not in the trusted keys")
     trusted.write_text("not-a-key\n")
-    with pytest.raises(DataError, match=r"trusted.txt:1: expected 'PUBLIC_KEY \[LEARNER_ID\]'"):
+    with pytest.raises(DataError, match=r"trusted.txt:1: expected 'PUBLIC_KEY LEARNER_ID \[NAME\]'"):
         team_report([folder], trusted_keys=trusted)
 
 

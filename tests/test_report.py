@@ -23,6 +23,7 @@ GENERATED_AT = "2026-04-15T08:00:00+00:00"
 def scenario(toy_data, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):  # noqa: F811
     """The shared team, with the working directory at its parent so sources read 'bundles/...'."""
     built = shared_team_scenario(tmp_path_factory)
+    built.install_ledger()
     monkeypatch.chdir(built.folder.parent)
     return built
 
@@ -112,17 +113,19 @@ def test_trusted_keys_reach_the_cli(scenario, toy_data, tmp_path: Path) -> None:
     from conftest import run_cli
     from test_bundle import signing_key
 
-    from workbench.core.bundle import public_key_b64
+    from workbench.core.keys import public_key_b64
 
     trusted = tmp_path / "trusted.txt"
-    trusted.write_text("\n".join(public_key_b64(signing_key(seed)) for seed in (1, 2, 3)) + "\n")
+    trusted.write_text("\n".join(f"{public_key_b64(signing_key(seed))} 00000000-0000-4000-8000-{seed:012d}" for seed in (1, 2, 3))
+                       + f"\n{public_key_b64(signing_key(4))}\n")  # Margaret's key, bound to no learner id
     out = tmp_path / "out" / "report.json"
     result = run_cli("report", "bundles", "--trusted-keys", str(trusted), "--out", str(out),
                      env={"WORKBENCH_DATA_DIR": str(toy_data)}, cwd=Path.cwd())
     assert result.returncode == 0, result.stderr
     data = json.loads(out.read_text())
     assert [m["name"] for m in data["members"]] == ["Ada", "Grace", "Linus"] and data["trusted_keys"] is True
-    assert data["summary"]["rejected_by_reason"]["untrusted-key"] == 7
+    assert data["summary"]["rejected_by_reason"]["untrusted-key"] == 5
+    assert data["summary"]["rejected_by_reason"]["unbound-key"] == 2  # Margaret's two exports
 
 
 def test_shipped_profiles_are_valid() -> None:

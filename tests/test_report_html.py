@@ -31,7 +31,9 @@ def html_report(toy_data, tmp_path: Path, tmp_path_factory: pytest.TempPathFacto
     from workbench.core.team import team_report
     from workbench.reports import render_report
 
-    monkeypatch.chdir(shared_team_scenario(tmp_path_factory).folder.parent)
+    built = shared_team_scenario(tmp_path_factory)
+    built.install_ledger()
+    monkeypatch.chdir(built.folder.parent)
     report = team_report([Path("bundles")], generated_at="2026-04-15T08:00:00+00:00", title="Team readiness — platform team")
     path = tmp_path / "team-report.html"
     path.write_text(render_report(report, "html"), encoding="utf-8")
@@ -58,7 +60,7 @@ def test_html_report_in_headless_chromium(html_report: Path) -> None:
     rejected = dom[dom.index('id="rejected"'):]
     for source, label in (("alan-edited-score.json", "edited content"), ("barbara-other-key.json", "bad signature"),
                           ("alan-own-grader.json", "unknown grader hash"), ("ada-impostor.json", "duplicate learner"),
-                          ("linus-v2.json", "wrong format version"), ("grace-truncated.json", "not a bundle")):
+                          ("linus-v3.json", "wrong format version"), ("grace-truncated.json", "not a bundle")):
         assert re.search(rf"{re.escape(source)}</code></td><td class=\"reason\">{label}</td>", rejected), source
     assert dom.index("Programming &amp; Software Engineering") < dom.index("Security &amp; Governance")
 

@@ -20,6 +20,19 @@ from typing import Any
 from workbench.llm import ChatResponse, ToolCall
 
 
+def timing_limit(seconds: float) -> float:
+    """A timing threshold as this run applies it: `seconds` on the learner's own machine, times
+    the lab's declared `limits.timing_tolerance` when a lead re-grades the work elsewhere
+    (`workbench report --regrade`). Use it for every latency or throughput bound."""
+    import os
+
+    try:
+        tolerance = float(os.environ.get("WORKBENCH_TIMING_TOLERANCE", "1"))
+    except ValueError:
+        tolerance = 1.0
+    return seconds * max(1.0, tolerance)
+
+
 def estimate_prompt_tokens(messages: Any, tools: Any = None) -> int:
     """The agent labs' stated upper bound on a call's prompt tokens: JSON characters / 2 + 100
     (tool-agent, mcp-tool-server and multi-agent-handoff briefs)."""

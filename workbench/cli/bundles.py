@@ -23,7 +23,8 @@ def export(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Export your graded evidence as a signed bundle for your team lead (key created on first use)."""
-    from ..core.bundle import config_dir, export_bundle
+    from ..core.bundle import export_bundle
+    from ..core.resources import config_dir
     from ..core.workspace import find_workspace
 
     outcome = export_bundle(find_workspace(), out, name=name)
@@ -51,7 +52,8 @@ def verify(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Check each bundle's signature, schema and grader hashes against the installed graders. Exit 1 if any fails."""
-    from ..core.bundle import Rejection, installed_state, load_trusted_keys, verify_file
+    from ..core.bundle import Rejection, installed_state, verify_file
+    from ..core.keys import load_trusted_keys
     from ..core.team import collect_bundle_files
 
     state = installed_state(curriculum)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+
+from .resources import config_dir
 
 
 def active_model_name() -> str:
@@ -12,16 +13,6 @@ def active_model_name() -> str:
     if env:
         return env
     return configured_model()
-
-
-def config_dir() -> Path:
-    """User config folder (WORKBENCH_CONFIG_DIR overrides platformdirs' user_config_dir)."""
-    override = os.environ.get("WORKBENCH_CONFIG_DIR")
-    if override:
-        return Path(override)
-    from platformdirs import user_config_dir
-
-    return Path(user_config_dir("workbench"))
 
 
 def read_backend_config() -> dict:

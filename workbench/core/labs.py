@@ -39,6 +39,8 @@ class Limits(BaseModel):
     llm_tokens: int | None = Field(default=None, ge=1)
     llm_seconds: float | None = Field(default=None, gt=0)
     hide_modules: tuple[str, ...] = ()  # top-level packages the learner's code cannot import (hidden by the sandbox)
+    # how much slack timing checks get when a lead re-grades on another machine (grading_kit.timing_limit)
+    timing_tolerance: float = Field(default=1.0, ge=1.0, le=10.0)
 
 
 class LabSpec(BaseModel):

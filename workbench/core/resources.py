@@ -34,3 +34,14 @@ def graders_dir() -> Path:
 def curricula_dir() -> Path:
     """Shipped curricula and skills matrices."""
     return data_root() / "curricula"
+
+
+def config_dir() -> Path:
+    """The user's config folder (keys, backend choice, the lead's ledger): WORKBENCH_CONFIG_DIR,
+    else platformdirs' user_config_dir (~/.config/workbench on Linux)."""
+    override = os.environ.get("WORKBENCH_CONFIG_DIR")
+    if override:
+        return Path(override).expanduser()
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("workbench"))

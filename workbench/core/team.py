@@ -8,11 +8,19 @@ Which bundles count (the duplicate rule):
 1. A file that fails verification never counts; it is listed with its reason.
 2. The same bundle twice (same signed content): the first in path order counts, the others are
    rejected as 'duplicate bundle'.
-3. A learner id names one workspace. It belongs to the key of its earliest export (trust on first
-   use; with --trusted-keys, only listed keys get that far). A bundle claiming that learner id
-   with another key is rejected as 'duplicate learner' (impersonation, or a copied workspace).
+3. Identity (workbench.core.keys): with --trusted-keys only bound keys count, each for its own
+   learner id. Otherwise the lead's ledger decides: a key speaks for the id it was first seen
+   with *on the lead's clock*; a new key claiming a known id is 'duplicate learner', a known key
+   claiming another id is 'id of another learner', two new keys claiming one id in the same run
+   are both 'contested' until the lead binds one. A bundle dated in the future is rejected.
 4. Of one learner's bundles under their key, the newest export is current and counts; older ones
    only feed the trends.
+
+With `regrade`, the work each current bundle carries is re-graded with the installed graders in
+the sandbox (workbench.core.regrade); re-graded scores are the ones counted ("verified"), labs
+without carried work stay "self-reported", and every self-reported pass that re-grading does not
+reproduce is listed per check. Submissions are compared with each other and the reference
+solution (workbench.core.similarity); similar pairs are flagged for the lead, never rejected.
 
 Every member is scored again from their verified checks with the installed curriculum, so the
 whole team is measured by one formula (see workbench.core.skills): per check and its skill, with
@@ -28,26 +36,53 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import cache
 from pathlib import Path
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
 
 from .bundle import (
     REASONS,
     InstalledState,
     Rejection,
     VerifiedBundle,
+    derive_scores,
     installed_state,
-    load_trusted_keys,
     verify_file,
 )
+from .bundle_format import BundleCheck, BundleLab
 from .curriculum import DEFAULT_CURRICULUM, load_curriculum
-from .errors import DataError, NotFoundError, line_of_key
-from .resources import curricula_dir
+from .errors import NotFoundError
+from .keys import Ledger, default_ledger_path, load_trusted_keys
+from .profiles import DEFAULT_PROFILES, LEVEL_NAMES, LEVEL_RANK, ProfileSet, load_profiles
+from .report_model import (
+    CategoryReadiness,
+    CheckRate,
+    CompetencyCoverage,
+    CopyFlag,
+    Gap,
+    GapLab,
+    HeatCell,
+    Heatmap,
+    HeatRow,
+    LabCompletion,
+    LevelCount,
+    Member,
+    MemberLab,
+    Mismatch,
+    ProfileReadiness,
+    RejectedBundle,
+    Requirement,
+    Scoring,
+    StaleMember,
+    Summary,
+    TeamReport,
+    TierSummary,
+    Trend,
+    TrendPoint,
+    Verification,
+)
 from .skills import (
     LOW_EVIDENCE_POINTS,
     SCORING_VERSION,
@@ -55,316 +90,7 @@ from .skills import (
     TIER_ORDER,
     RecencyPolicy,
     SkillScore,
-    Tier,
 )
-from .tomlfile import read_toml, validate
-
-DEFAULT_PROFILES = "profiles-2026"
-REPORT_FORMAT_VERSION = 1
-Level = Literal["beginner", "intermediate", "advanced", "expert"]
-LEVEL_NAMES = ("none", "beginner", "intermediate", "advanced", "expert")
-LEVEL_RANK = {name: rank for rank, name in enumerate(LEVEL_NAMES)}
-
-
-# -- role profiles (curricula/profiles-2026.toml) ------------------------------------------------
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RoleProfile(_Strict):
-    """A role-like profile: the categories it needs and the minimum level in each."""
-
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
-    name: str = Field(min_length=1)
-    summary: str = ""
-    requires: dict[str, Level] = Field(min_length=1)
-
-
-class ProfileSet(_Strict):
-    """Role profiles, the level each tier asks of every member, and the readiness thresholds."""
-
-    format_version: Literal[1]
-    id: str
-    title: str
-    skills: str
-    ready_share: float = Field(gt=0, le=1)
-    partial_share: float = Field(gt=0, le=1)
-    tier_targets: dict[Tier, Level]
-    profiles: tuple[RoleProfile, ...] = Field(min_length=1)
-
-
-@cache
-def load_profiles(profiles_id: str = DEFAULT_PROFILES) -> ProfileSet:
-    """Load and validate a shipped profile file against its skills matrix."""
-    from .skills import load_skill_matrix
-
-    path = curricula_dir() / f"{profiles_id}.toml"
-    if not path.is_file():
-        raise NotFoundError(f"unknown profile set '{profiles_id}'", hint=f"expected {path}")
-    data, text = read_toml(path)
-    profiles = validate(ProfileSet, data, path, text)
-    known = load_skill_matrix(profiles.skills).ids()
-    for tier in ("critical", "high", "emerging"):
-        if tier not in profiles.tier_targets:
-            raise DataError(path, f"no target level for tier '{tier}'", key="tier_targets", line=line_of_key(text, "tier_targets"))
-    for profile in profiles.profiles:
-        for category in profile.requires:
-            if category not in known:
-                raise DataError(path, f"profile '{profile.id}' requires unknown category '{category}'",
-                                key=f"profiles.requires.{category}", line=line_of_key(text, category),
-                                hint=f"known: {', '.join(known)}")
-    if profiles.partial_share > profiles.ready_share:
-        raise DataError(path, "partial_share must not exceed ready_share", key="partial_share",
-                        line=line_of_key(text, "partial_share"))
-    return profiles
-
-
-# -- the report model (its JSON form is documented in docs/report-schema.md) ---------------------
-
-class LevelCount(BaseModel):
-    """How many members are at one level of a category."""
-
-    level: str
-    members: int
-    share: float
-
-
-class CompetencyCoverage(BaseModel):
-    """One competency of a category and the labs whose checks name it (none: not assessed yet)."""
-
-    name: str
-    assessed_by: list[str]
-
-
-class CategoryReadiness(BaseModel):
-    """The team in one skill category, against the level its tier asks for, with the evidence
-    behind the figures."""
-
-    id: str
-    name: str
-    tier: str
-    target_level: str
-    assessed_by: list[str]
-    status: str
-    hidden: bool = False
-    levels: list[LevelCount] = []
-    members_at_target: int | None = None
-    share_at_target: float | None = None
-    median_proficiency: float | None = None
-    offered_points: float = 0.0
-    competencies: list[CompetencyCoverage] = []
-    unassessed_competencies: list[str] = []
-    median_attempted_points: float | None = None
-    members_low_evidence: int | None = None
-    members_stale: int | None = None
-
-
-class Requirement(BaseModel):
-    """One category a profile needs, and how many members meet it."""
-
-    category: str
-    name: str
-    tier: str
-    min_level: str
-    assessed: bool
-    members_meeting: int | None = None
-    share: float | None = None
-
-
-class ProfileReadiness(BaseModel):
-    """The team against one role profile (members meeting every assessed requirement)."""
-
-    id: str
-    name: str
-    summary: str
-    verdict: str
-    requirements: list[Requirement]
-    assessed_requirements: int
-    members_ready: int | None = None
-    share_ready: float | None = None
-    ready_members: list[str] = []
-
-
-class TierSummary(BaseModel):
-    """Categories of one tier by status."""
-
-    tier: str
-    categories: int
-    assessed: int
-    ready: int
-    partly_ready: int
-    not_ready: int
-
-
-class HeatCell(BaseModel):
-    """One member in one category."""
-
-    category: str
-    proficiency: float | None
-    level: str
-    attempted_points: float | None = None
-    low_evidence: bool = False
-    stale: bool = False
-
-
-class HeatRow(BaseModel):
-    """One member across the assessed categories."""
-
-    member_id: str
-    name: str
-    labs_passed: int
-    profiles_met: list[str]
-    cells: list[HeatCell]
-
-
-class Heatmap(BaseModel):
-    """Members x assessed categories (absent when anonymized)."""
-
-    categories: list[str]
-    rows: list[HeatRow]
-
-
-class CheckRate(BaseModel):
-    """How the team does on one check, over the members who attempted it."""
-
-    lab: str
-    check: str
-    skill: str
-    attempted: int | None
-    passed: int | None
-    pass_rate: float | None
-    hidden: bool = False
-
-
-class LabCompletion(BaseModel):
-    """Members who started and passed one lab, and the lab-version mix of their evidence."""
-
-    lab: str
-    title: str
-    level: int
-    started: int | None
-    passed: int | None
-    completion: float | None
-    hidden: bool = False
-    version: int = 1
-    members_on_older_version: int | None = None
-
-
-class GapLab(BaseModel):
-    """A lab that assesses a gap's category, and how many members below target have not passed it."""
-
-    lab: str
-    title: str
-    members_not_passed: int
-
-
-class Gap(BaseModel):
-    """A category where members are below the level their tier asks for."""
-
-    category: str
-    name: str
-    tier: str
-    target_level: str
-    members_below: int
-    share_below: float
-    labs: list[GapLab]
-
-
-class TrendPoint(BaseModel):
-    """One export of a member."""
-
-    exported_at: str
-    labs_passed: int
-    proficiency: dict[str, float | None]
-
-
-class Trend(BaseModel):
-    """A member's exports over time (when there is more than one)."""
-
-    member_id: str
-    name: str
-    points: list[TrendPoint]
-    change: dict[str, float]
-
-
-class StaleMember(BaseModel):
-    """A member whose newest evidence in some categories was graded before the stale cutoff."""
-
-    member_id: str
-    name: str
-    categories: list[str]
-    last_evidence_at: dict[str, str]
-
-
-class Scoring(BaseModel):
-    """How members were scored: the formula version, the evidence volume called low, and when
-    evidence counts as stale."""
-
-    version: int
-    low_evidence_points: float
-    stale_after_months: int
-    stale_before: str
-
-
-class Member(BaseModel):
-    """A counted member: their current bundle and how many older ones feed the trends."""
-
-    id: str
-    name: str
-    key: str
-    exported_at: str
-    source: str
-    older_bundles: int
-
-
-class RejectedBundle(BaseModel):
-    """A file that was not counted, and why."""
-
-    source: str
-    reason: str
-    label: str
-    detail: str
-    learner_id: str | None = None
-
-
-class Summary(BaseModel):
-    """How many files were read, counted, kept for trends, rejected."""
-
-    files: int
-    members: int
-    older_bundles: int
-    rejected: int
-    rejected_by_reason: dict[str, int]
-
-
-class TeamReport(BaseModel):
-    """The team readiness report: one model behind the JSON, HTML and Markdown outputs."""
-
-    format_version: Literal[1] = REPORT_FORMAT_VERSION
-    kind: Literal["workbench-team-report"] = "workbench-team-report"
-    title: str
-    generated_at: str
-    curriculum: dict[str, str]
-    skills_matrix: dict[str, str]
-    profiles_id: str
-    anonymized: bool
-    min_group: int
-    trusted_keys: bool
-    summary: Summary
-    scoring: Scoring
-    tiers: list[TierSummary]
-    categories: list[CategoryReadiness]
-    profiles: list[ProfileReadiness]
-    heatmap: Heatmap | None
-    checks: list[CheckRate]
-    labs: list[LabCompletion]
-    gaps: list[Gap]
-    trends: list[Trend]
-    staleness: list[StaleMember]
-    members: list[Member]
-    rejected: list[RejectedBundle]
-
 
 # -- reading bundles ------------------------------------------------------------------------------
 
@@ -394,36 +120,229 @@ def _identity(path: Path) -> tuple[int, int]:
     return status.st_dev, status.st_ino
 
 
-def select_bundles(results: Sequence[VerifiedBundle | Rejection]) -> tuple[list[VerifiedBundle], dict[str, list[VerifiedBundle]], list[Rejection]]:
-    """Apply the duplicate rule: (current bundle per learner, older bundles per learner, rejections)."""
+@dataclass
+class Selection:
+    """Which verified bundles count: the current one per learner, older ones (trends), rejections,
+    and the keys the ledger learned in this run."""
+
+    current: list[VerifiedBundle]
+    older: dict[str, list[VerifiedBundle]]
+    rejected: list[Rejection]
+    new_keys: set[str]
+
+
+def select_bundles(results: Sequence[VerifiedBundle | Rejection], ledger: Ledger | None = None,
+                   now: datetime | None = None) -> Selection:
+    """Apply the duplicate and identity rules (module docstring). Without a ledger, keys were
+    already checked against trusted keys by verification."""
     rejected = [r for r in results if isinstance(r, Rejection)]
     first_source: dict[str, str] = {}
-    by_learner: dict[str, list[VerifiedBundle]] = defaultdict(list)
+    unique: list[VerifiedBundle] = []
     for bundle in (r for r in results if isinstance(r, VerifiedBundle)):
         if bundle.sha256 in first_source:
             rejected.append(Rejection(bundle.source, "duplicate-bundle", f"the same bundle as {first_source[bundle.sha256]}",
                                       bundle.learner_id))
             continue
         first_source[bundle.sha256] = bundle.source
+        unique.append(bundle)
+    new_keys: set[str] = set()
+    if ledger is not None:
+        unique, identity_rejects, new_keys = _apply_ledger(unique, ledger, now)
+        rejected += identity_rejects
+    by_learner: dict[str, list[VerifiedBundle]] = defaultdict(list)
+    for bundle in unique:
         by_learner[bundle.learner_id].append(bundle)
     current: list[VerifiedBundle] = []
     older: dict[str, list[VerifiedBundle]] = {}
     for learner_id, bundles in by_learner.items():
         bundles.sort(key=lambda b: (b.payload.exported_at, b.source))
-        owner = bundles[0]
-        mine = [b for b in bundles if b.payload.learner.public_key == owner.payload.learner.public_key]
-        for bundle in bundles:
-            if bundle.payload.learner.public_key != owner.payload.learner.public_key:
-                rejected.append(Rejection(
-                    bundle.source, "duplicate-learner",
-                    f"this learner id was first exported with key {owner.fingerprint} ({owner.payload.exported_at:%Y-%m-%d});"
-                    f" this bundle is signed with key {bundle.fingerprint}", learner_id))
-        current.append(mine[-1])
-        if len(mine) > 1:
-            older[learner_id] = mine[:-1]
+        current.append(bundles[-1])
+        if len(bundles) > 1:
+            older[learner_id] = bundles[:-1]
     current.sort(key=lambda b: (b.payload.learner.name.casefold(), b.learner_id))
     rejected.sort(key=lambda r: r.source)
-    return current, older, rejected
+    return Selection(current, older, rejected, new_keys)
+
+
+def _apply_ledger(bundles: list[VerifiedBundle], ledger: Ledger, now: datetime | None
+                  ) -> tuple[list[VerifiedBundle], list[Rejection], set[str]]:
+    """Keep the bundles whose key speaks for the id they claim, by the lead's ledger; learn new keys."""
+    kept: list[VerifiedBundle] = []
+    rejected: list[Rejection] = []
+    claims: dict[str, set[str]] = defaultdict(set)  # new key -> ids it claims in this run
+    claimants: dict[str, set[str]] = defaultdict(set)  # id -> new keys claiming it in this run
+    for bundle in bundles:
+        key = bundle.payload.learner.public_key
+        if key not in ledger.keys:
+            claims[key].add(bundle.learner_id)
+            claimants[bundle.learner_id].add(key)
+    new_keys: set[str] = set()
+    for bundle in sorted(bundles, key=lambda b: b.source):
+        key, learner_id = bundle.payload.learner.public_key, bundle.learner_id
+        known = ledger.keys.get(key)
+        if known is not None:
+            if known.learner_id != learner_id:
+                rejected.append(Rejection(bundle.source, "foreign-id", f"key {bundle.fingerprint} was first seen by you on"
+                                          f" {(known.first_seen or '?')[:10]} as learner {known.learner_id}, not {learner_id}",
+                                          learner_id))
+                continue
+            kept.append(bundle)
+            continue
+        owner = ledger.owner_of(learner_id)
+        if owner is not None:
+            first = ledger.keys[owner].first_seen or "?"
+            rejected.append(Rejection(bundle.source, "duplicate-learner", f"learner id {learner_id} belongs to another key"
+                                      f" (first seen by you on {first[:10]}); this bundle is signed with key {bundle.fingerprint}",
+                                      learner_id))
+            continue
+        if len(claims[key]) > 1 or len(claimants[learner_id]) > 1:
+            rejected.append(Rejection(bundle.source, "contested-learner",
+                                      f"new key {bundle.fingerprint} and learner id {learner_id} are claimed together with other"
+                                      " new keys or ids in this run; bind the right key with --trusted-keys", learner_id))
+            continue
+        if key not in new_keys:
+            ledger.add(key, learner_id, bundle.payload.learner.name, now)
+            new_keys.add(key)
+        kept.append(bundle)
+    return kept, rejected, new_keys
+
+
+# -- re-grading and copy detection ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RegradeOptions:
+    """How `team_report` re-grades: executor, workers, Ray address, and whether to run unsandboxed."""
+
+    executor: str = "local"
+    workers: int | None = None
+    address: str | None = None
+    allow_unsandboxed: bool = False
+    copy_threshold: float = 0.8
+    on_start: Callable[[int, int], None] | None = None  # (jobs, cached)
+    on_result: Callable[[Any, dict[str, Any], bool], None] | None = None
+
+
+@dataclass
+class Verified:
+    """Re-grading's outcome for the current bundles."""
+
+    bundles: list[VerifiedBundle]
+    members: dict[str, list[MemberLab]]
+    mismatches: list[Mismatch]
+    copy_flags: list[CopyFlag]
+    verification: Verification
+
+
+def _lab_score(lab: BundleLab) -> float | None:
+    available = sum(c.max_points for c in lab.checks)
+    return round(sum(c.points for c in lab.checks) / available, 4) if available else None
+
+
+def _regraded_lab(lab: BundleLab, result: dict[str, Any]) -> BundleLab:
+    checks = [BundleCheck(task_id=t["task_id"], name=t["name"], status=t["status"], points=t["points"],
+                          max_points=t["max_points"], skill=t["skill"], metrics=t.get("metrics") or {},
+                          recorded_at=lab.checks[0].recorded_at if lab.checks else result["started_at"])
+              for t in result["tests"]]
+    return lab.model_copy(update={"checks": checks, "passed": result["status"] == "pass",
+                                  "sandbox": result.get("sandbox"), "engine_version": result.get("workbench_version")})
+
+
+def _mismatches(bundle: VerifiedBundle, lab: BundleLab, result: dict[str, Any]) -> list[Mismatch]:
+    rows = []
+    regraded = {t["name"]: t for t in result["tests"]}
+    tolerance = result.get("timing_tolerance", 1.0)
+    for check in lab.checks:
+        again = regraded.get(check.name)
+        if check.status == "pass" and (again is None or again["status"] != "pass"):
+            rows.append(Mismatch(member_id=bundle.learner_id, name=bundle.payload.learner.name, lab=lab.id, check=check.name,
+                                 self_reported=check.status, self_reported_points=check.points,
+                                 regraded=again["status"] if again else "not run", regraded_points=again["points"] if again else None,
+                                 max_points=check.max_points,
+                                 note=f"timing checks re-graded with x{tolerance:g} tolerance" if tolerance != 1.0 else ""))
+    if lab.passed and result["status"] != "pass":
+        rows.append(Mismatch(member_id=bundle.learner_id, name=bundle.payload.learner.name, lab=lab.id, check="(lab passed)",
+                             self_reported="pass", self_reported_points=_lab_score(lab), regraded=result["status"],
+                             regraded_points=result.get("score"), max_points=1.0, note=result.get("message") or ""))
+    return rows
+
+
+def verify_by_regrading(current: list[VerifiedBundle], state: InstalledState, options: RegradeOptions) -> Verified:
+    """Re-grade the work of every current bundle; return the bundles as re-graded, per member
+    the evidence of each lab, the mismatches, the copy flags and a summary."""
+    from .regrade import RegradeJob, regrade, require_sandbox
+
+    sandbox_kind = require_sandbox(options.allow_unsandboxed)
+    jobs: dict[tuple[str, str], RegradeJob] = {}
+    for bundle in current:
+        for lab in bundle.payload.labs:
+            files = bundle.work(lab.id)
+            if files is not None and lab.checks:
+                jobs[(bundle.sha256, lab.id)] = RegradeJob(lab.id, files, lab.grader_sha256, label=f"{bundle.payload.learner.name}/{lab.id}",
+                                                           curriculum=state.curriculum_id)
+    cached_before = 0
+    if options.on_start is not None:
+        from .regrade import RegradeCache
+
+        cache = RegradeCache()
+        cached_before = sum(1 for job in jobs.values() if cache.get(job.key) is not None)
+        options.on_start(len(jobs), cached_before)
+    run = regrade(jobs.values(), executor=options.executor, workers=options.workers, address=options.address,
+                  on_result=options.on_result)
+    bundles, members, mismatches = [], {}, []
+    verified = self_reported = 0
+    for bundle in current:
+        labs, rows = [], []
+        for lab in bundle.payload.labs:
+            job = jobs.get((bundle.sha256, lab.id))
+            result = run.results.get(job.key) if job is not None else None
+            if result is None:
+                why = ("no work attached (version 1 bundle)" if bundle.format_version < 2 else
+                       "no graded attempt" if not lab.checks else
+                       "no work attached (graded before snapshots)" if job is None else "re-grading was interrupted")
+                labs.append(lab)
+                if lab.checks:
+                    self_reported += 1
+                    rows.append(MemberLab(lab=lab.id, evidence="self-reported", why=why, passed=lab.passed, score=_lab_score(lab),
+                                          self_reported_score=_lab_score(lab), self_reported_passed=lab.passed))
+                continue
+            verified += 1
+            again = _regraded_lab(lab, result)
+            labs.append(again)
+            mismatches += _mismatches(bundle, lab, result)
+            rows.append(MemberLab(lab=lab.id, evidence="verified", passed=again.passed, score=_lab_score(again),
+                                  self_reported_score=_lab_score(lab), self_reported_passed=lab.passed))
+        payload = bundle.payload.model_copy(update={"labs": labs})
+        scores = derive_scores(labs, state)
+        from .bundle import _profile_of
+
+        bundles.append(VerifiedBundle(bundle.source, bundle.sha256, payload, bundle.fingerprint, tuple(_profile_of(scores)),
+                                      tuple(scores), bundle.format_version))
+        members[bundle.learner_id] = rows
+    flags = _copy_flags(current, state, options.copy_threshold)
+    verification = Verification(regraded=True, executor=options.executor, pairs=len(jobs), verified=verified,
+                                self_reported=self_reported, from_cache=run.from_cache, mismatches=len(mismatches),
+                                copy_flags=len(flags), sandbox=sandbox_kind)
+    if run.interrupted:
+        raise KeyboardInterrupt
+    return Verified(bundles, members, mismatches, flags, verification)
+
+
+def _copy_flags(current: list[VerifiedBundle], state: InstalledState, threshold: float) -> list[CopyFlag]:
+    from .similarity import REFERENCE, similar_pairs
+    from .snapshots import manifest_of
+
+    names = {b.learner_id: b.payload.learner.name for b in current}
+    flags = []
+    for lab_id, lab in state.labs.items():
+        submissions = {b.learner_id: work for b in current if (work := b.work(lab_id))}
+        if not submissions:
+            continue
+        for pair in similar_pairs(lab_id, submissions, manifest_of(lab.solution_dir), manifest_of(lab.starter_dir), threshold):
+            flags.append(CopyFlag(lab=lab_id, member_id=pair.a, name=names[pair.a], other_id=pair.b,
+                                  other_name="the reference solution" if pair.b == REFERENCE else names[pair.b],
+                                  similarity=max(pair.share_a, pair.share_b), similarity_other=min(pair.share_a, pair.share_b)))
+    flags.sort(key=lambda f: (-f.similarity, f.lab, f.name))
+    return flags
 
 
 # -- aggregation ----------------------------------------------------------------------------------
@@ -649,11 +568,16 @@ def _trends(current: list[VerifiedBundle], older: dict[str, list[VerifiedBundle]
 def build_report(results: Sequence[VerifiedBundle | Rejection], state: InstalledState, *, files: int,
                  anonymize: bool = False, min_group: int = 5, trusted_keys: bool = False, title: str | None = None,
                  generated_at: str | None = None, profiles_id: str = DEFAULT_PROFILES,
-                 stale_after_months: int = STALE_AFTER_MONTHS) -> TeamReport:
-    """Aggregate verification results into the report model."""
+                 stale_after_months: int = STALE_AFTER_MONTHS, ledger: Ledger | None = None,
+                 regrade: RegradeOptions | None = None) -> TeamReport:
+    """Aggregate verification results into the report model (re-grading the work first with `regrade`)."""
     profiles = load_profiles(profiles_id)
-    current, older, rejected = select_bundles(results)
     generated_at = generated_at or datetime.now(timezone.utc).isoformat(timespec="seconds")
+    selection = select_bundles(results, ledger, datetime.now(timezone.utc))
+    current, older, rejected = selection.current, selection.older, selection.rejected
+    checked = verify_by_regrading(current, state, regrade) if regrade is not None and current else None
+    if checked is not None:
+        current = checked.bundles
     recency = RecencyPolicy(stale_after_months, now=datetime.fromisoformat(generated_at))
     levels = [_levels(b) for b in current]
     details = [_scores(b, state) for b in current]
@@ -663,6 +587,10 @@ def build_report(results: Sequence[VerifiedBundle | Rejection], state: Installed
     profile_rows = _profiles(state, profiles, current, levels, hide, anonymize)
     shown = [c.id for c in categories if c.status != "not assessed"]
     curriculum = load_curriculum(state.curriculum_id)
+    verification = checked.verification if checked is not None else Verification(regraded=False)
+    verification.identity = "trusted-keys" if trusted_keys else "ledger"
+    verification.new_keys = len(selection.new_keys)
+    member_labs = checked.members if checked is not None else {b.learner_id: _self_reported_labs(b) for b in current}
     return TeamReport(
         title=title or f"Team readiness — {curriculum.title}",
         generated_at=generated_at,
@@ -681,30 +609,48 @@ def build_report(results: Sequence[VerifiedBundle | Rejection], state: Installed
         staleness=[] if anonymize else _staleness(current, details, stale, shown),
         members=[] if anonymize else [
             Member(id=b.learner_id, name=b.payload.learner.name, key=b.fingerprint, exported_at=b.payload.exported_at.isoformat(),
-                   source=b.source, older_bundles=len(older.get(b.learner_id, []))) for b in current],
+                   source=b.source, older_bundles=len(older.get(b.learner_id, [])), bundle_version=b.format_version,
+                   new_key=b.payload.learner.public_key in selection.new_keys, labs=member_labs.get(b.learner_id, []))
+            for b in current],
         rejected=[] if anonymize else [RejectedBundle(source=r.source, reason=r.reason, label=REASONS.get(r.reason, r.reason),
                                                       detail=r.detail, learner_id=r.learner_id) for r in rejected],
+        verification=verification,
+        mismatches=[] if anonymize or checked is None else checked.mismatches,
+        copy_flags=[] if anonymize or checked is None else checked.copy_flags,
     )
+
+
+def _self_reported_labs(bundle: VerifiedBundle) -> list[MemberLab]:
+    return [MemberLab(lab=lab.id, evidence="self-reported", why="not re-graded (run the report with --regrade)",
+                      passed=lab.passed, score=_lab_score(lab), self_reported_score=_lab_score(lab), self_reported_passed=lab.passed)
+            for lab in bundle.payload.labs if lab.checks]
 
 
 def team_report(paths: Sequence[Path], *, curriculum_id: str = DEFAULT_CURRICULUM, trusted_keys: Path | None = None,
                 anonymize: bool = False, min_group: int = 5, title: str | None = None, generated_at: str | None = None,
                 exclude: Path | None = None, profiles_id: str = DEFAULT_PROFILES,
-                stale_after_months: int = STALE_AFTER_MONTHS) -> TeamReport:
-    """Read, verify and aggregate bundles from files and folders into a TeamReport."""
+                stale_after_months: int = STALE_AFTER_MONTHS, ledger_path: Path | None = None,
+                regrade: RegradeOptions | None = None) -> TeamReport:
+    """Read, verify and aggregate bundles from files and folders into a TeamReport. Without
+    trusted keys, the lead's ledger (`ledger_path`, default in the config dir) binds keys to ids."""
     files = collect_bundle_files(paths, exclude)
     if not files:
         raise NotFoundError(f"no bundle files (*.json) in {', '.join(str(p) for p in paths)}",
                             hint="learners create them with 'workbench export'")
     state = installed_state(curriculum_id)
     trusted = load_trusted_keys(trusted_keys) if trusted_keys else None
-    results = [verify_file(path, state, trusted, source) for path, source in files]
-    return build_report(results, state, files=len(files), anonymize=anonymize, min_group=min_group,
-                        trusted_keys=trusted is not None, title=title, generated_at=generated_at, profiles_id=profiles_id,
-                        stale_after_months=stale_after_months)
+    now = datetime.now(timezone.utc)  # the lead's clock (generated_at only labels the report)
+    results = [verify_file(path, state, trusted, source, now) for path, source in files]
+    ledger = None if trusted is not None else Ledger.load(ledger_path or default_ledger_path())
+    report = build_report(results, state, files=len(files), anonymize=anonymize, min_group=min_group,
+                          trusted_keys=trusted is not None, title=title, generated_at=generated_at, profiles_id=profiles_id,
+                          stale_after_months=stale_after_months, ledger=ledger, regrade=regrade)
+    if ledger is not None:
+        ledger.save()
+    return report
 
 
 __all__ = [
-    "DEFAULT_PROFILES", "LEVEL_NAMES", "ProfileSet", "RoleProfile", "TeamReport", "build_report", "collect_bundle_files",
-    "load_profiles", "select_bundles", "team_report",
+    "DEFAULT_PROFILES", "LEVEL_NAMES", "ProfileSet", "RegradeOptions", "TeamReport", "build_report", "collect_bundle_files",
+    "load_profiles", "select_bundles", "team_report", "verify_by_regrading",
 ]

@@ -13,9 +13,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.core.backend_name import config_dir, configured_model
+from workbench.core.backend_name import configured_model
 from workbench.core.backend_name import read_backend_config as _read_config
 from workbench.core.errors import WorkbenchError
+from workbench.core.resources import config_dir
 
 LOCAL = "local"
 LOCAL_ALIAS = "smollm2"
