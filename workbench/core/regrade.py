@@ -110,7 +110,11 @@ def run_job(lab_id: str, files: dict[str, bytes], curriculum: str = "ai-engineer
 
 
 def _ray_task(lab_id: str, files: dict[str, bytes], curriculum: str) -> dict[str, Any]:
-    return run_job(lab_id, files, curriculum)
+    import ray
+
+    result = run_job(lab_id, files, curriculum)
+    result["ray_node_id"] = ray.get_runtime_context().get_node_id()
+    return result
 
 
 Progress = Callable[[RegradeJob, dict[str, Any], bool], None]  # (job, result, from cache)
