@@ -208,7 +208,8 @@ def _run_ray(jobs: list[RegradeJob], address: str | None, done: Callable[[Regrad
 
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=address, log_to_driver=False, include_dashboard=False, configure_logging=False)
+        # no address: a Ray instance of our own on this machine, never a cluster some file points at
+        ray.init(address=address or "local", log_to_driver=False, include_dashboard=False, configure_logging=False)
     try:
         task = ray.remote(_ray_task)
         refs = {}
