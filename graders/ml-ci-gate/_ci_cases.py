@@ -181,6 +181,14 @@ class CaseRepo:
                            "README.md": "# churn-model\n\nA churn classifier, gated by ci.py.\n"}
         self.c0 = self.repo.commit(None, self.base_files, "churn model v1")
 
+    def _version(self) -> str:
+        """A model version that says nothing about the case."""
+        return f"v{int(self.rng.integers(2, 9))}.{int(self.rng.integers(0, 100))}"
+
+    def _message(self) -> str:
+        """A commit message that says nothing about the case (a gate must judge the change itself)."""
+        return f"{self.rng.choice(['update', 'weekly retrain', 'sync', 'changes'])} #{int(self.rng.integers(100, 999))}"
+
     def _eval(self, head_model: dict, head_serve: str, share: float | None = None, kind: str | None = None):
         rows = make_rows(self.project, int(self.rng.integers(*EVAL_ROWS)))
         base_predict, head_predict = load_predict(BASE_SERVE), load_predict(head_serve)
@@ -205,7 +213,7 @@ class CaseRepo:
         """'good' (a retrain with about the same accuracy, refactored serve.py with a warm-up),
         'noise' (a point drop inside the paired interval) or 'real' (a drop beyond it)."""
         for _ in range(50):
-            model = self._retrained(f"v2-{name}")
+            model = self._retrained(self._version())
             serve = REFACTORED_SERVE if kind == "good" else BASE_SERVE
             rows, pred_base, pred_head = self._eval(model, serve, kind=None if kind == "good" else kind)
             case = Case(name, self.c0, "", expect, rows=rows, pred_base=pred_base, pred_head=pred_head)
@@ -214,9 +222,9 @@ class CaseRepo:
             delta = float(ch.mean() - cb.mean())
             if kind == "good" and low < -0.01 and high > 0.01:
                 break
-            if kind == "noise" and high >= 0.006 and delta <= -0.008:
+            if kind == "noise" and high >= 0.008 and delta <= -0.008:
                 break
-            if kind == "real" and high <= -0.006:
+            if kind == "real" and high <= -0.008:
                 from _ci_project import reference_unpaired_width
                 if delta + reference_unpaired_width(cb, ch) / 2 >= 0.004:
                     break
@@ -224,7 +232,7 @@ class CaseRepo:
             raise RuntimeError(f"could not build the {kind} accuracy case")
         files = {"model.json": json.dumps(model, indent=2) + "\n", "serve.py": serve,
                  "data/eval.csv": to_csv(self.project, rows)}
-        case.head = self.repo.commit(self.c0, files, f"retrain: {name}")
+        case.head = self.repo.commit(self.c0, files, self._message())
         self.cases[name] = case
         return case
 
@@ -239,7 +247,7 @@ class CaseRepo:
             head_schema = loosened(self.project.schema, violations)
             assert not reference_violations(text, head_schema), "grader bug: the loosened contract still fails"
             files["data/schema.json"] = json.dumps(head_schema, indent=2) + "\n"
-        head = self.repo.commit(self.c0, files, f"refresh eval data ({name})")
+        head = self.repo.commit(self.c0, files, self._message())
         case = Case(name, self.c0, head, "data", violations=violations)
         self.cases[name] = case
         return case
@@ -252,20 +260,21 @@ class CaseRepo:
             delay_ms = float(self.rng.integers(6, 10))
             serve = SLOW_TAIL_SERVE.replace("{every}", str(int(self.rng.integers(6, 9)))).replace(
                 "{delay_s}", f"{delay_ms / 1000:g}")
-        model = dict(self.project.model, version="v1.1")
-        rows, pred_base, pred_head = self._eval(model, serve)
+        model = dict(self.project.model, version=self._version())
+        # the slow serve.py predicts what the base one does (it only sleeps): score with the base code
+        rows, pred_base, pred_head = self._eval(model, BASE_SERVE)
         head = self.repo.commit(self.c0, {"serve.py": serve, "model.json": json.dumps(model, indent=2) + "\n",
-                                          "data/eval.csv": to_csv(self.project, rows)}, f"serving change ({name})")
+                                          "data/eval.csv": to_csv(self.project, rows)}, self._message())
         case = Case(name, self.c0, head, "latency", rows=rows, pred_base=pred_base, pred_head=pred_head,
                     delay_ms=delay_ms)
         self.cases[name] = case
         return case
 
     def add_canary_case(self, name: str, scenario: str) -> Case:
-        model = dict(self.project.model, version=f"v1.2-{name}")
+        model = dict(self.project.model, version=self._version())
         rows, pred_base, pred_head = self._eval(model, BASE_SERVE)
         head = self.repo.commit(self.c0, {"model.json": json.dumps(model, indent=2) + "\n",
-                                          "data/eval.csv": to_csv(self.project, rows)}, f"config change ({name})")
+                                          "data/eval.csv": to_csv(self.project, rows)}, self._message())
         case = Case(name, self.c0, head, "canary" if scenario != "healthy" else "deploy", canary=scenario,
                     rows=rows, pred_base=pred_base, pred_head=pred_head)
         self.cases[name] = case
@@ -274,7 +283,7 @@ class CaseRepo:
     def add_push_on_top(self, name: str, of: Case) -> Case:
         """A push of two commits: `of` and then a README change on top (HEAD~1 is not the base)."""
         head = self.repo.commit(of.head, {"README.md": "# churn-model\n\nA churn classifier, gated by ci.py.\n\nSee CHANGES.\n"},
-                                "docs")
+                                self._message())
         case = copy.copy(of)
         case.name, case.head = name, head
         self.cases[name] = case

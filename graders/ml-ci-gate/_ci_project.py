@@ -89,15 +89,15 @@ def predict(model, row):
 # every call now does a blocking lookup (a feature-store round trip added to the request path)
 SLOW_EVERY_CALL_SERVE = BASE_SERVE.replace(
     '"""Serving code: one prediction per request."""\n',
-    '"""Serving code: one prediction per request, enriched from the feature store."""\nimport time\n',
-).replace('    z = model["bias"]\n', '    time.sleep({delay_s})  # feature-store lookup\n    z = model["bias"]\n')
+    '"""Serving code: one prediction per request."""\nimport time\n',
+).replace('    z = model["bias"]\n', '    time.sleep({delay_s})\n    z = model["bias"]\n')
 
 # one call in N misses a cache and pays a slow path: the median is unchanged, the tail is not
 SLOW_TAIL_SERVE = BASE_SERVE.replace(
     '"""Serving code: one prediction per request."""\n',
-    '"""Serving code: one prediction per request, with a small cache."""\nimport time\n\n_calls = [0]\n',
+    '"""Serving code: one prediction per request."""\nimport time\n\n_calls = [0]\n',
 ).replace('    z = model["bias"]\n',
-          '    _calls[0] += 1\n    if _calls[0] % {every} == 0:\n        time.sleep({delay_s})  # cache miss\n'
+          '    _calls[0] += 1\n    if _calls[0] % {every} == 0:\n        time.sleep({delay_s})\n'
           '    z = model["bias"]\n')
 
 
@@ -144,7 +144,7 @@ def make_project(seed: int) -> Project:
     order = [int(i) for i in rng.permutation(len(columns) - 1)] + [len(columns) - 1]
     schema = {"columns": [columns[i] for i in order], "min_rows": 200}
     model = {"version": "v1", "bias": 0.0, "numeric": {}, "categorical": {}}
-    for name, dtype, low, high in numeric:
+    for name, _dtype, low, high in numeric:
         model["numeric"][name] = {"mean": round((low + high) / 2, 4), "std": round((high - low) / math.sqrt(12), 4),
                                   "weight": round(float(rng.normal(0, 1.0)), 4)}
     model["categorical"][cat_name] = {v: round(float(rng.normal(0, 0.6)), 4) for v in cat_values}
