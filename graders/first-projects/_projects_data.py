@@ -146,49 +146,57 @@ def _new_header_name(rng: np.random.Generator) -> str:
                        "Originator", "X-Topic"]) + f"-{int(rng.integers(10, 99))}"
 
 
-def header_families(rng: np.random.Generator, count_per_family: int = 3):
+def header_families(rng: np.random.Generator, count_per_family: int = 3, among=None):
     """Messages built from real ones whose headers carry canary words, one family at a time.
 
-    Yields (family, message, canaries). Families: an unseen header field, a folded (indented
+    Yields (family, message, canaries, source): `source` is the index of the real message it was
+    built from, drawn from `among` (default: all 200). Families: an unseen header field, a folded (indented
     continuation) header line, CRLF line endings, canaries in Subject / Newsgroups / From, a body
     that itself has 'Name: value' lines, a body that starts with blank lines, a message with no
     body at all, and a header block of a single line."""
     messages, _ = newsgroups()
     used: set[str] = set()
-    picks = rng.choice(len(messages), size=8 * count_per_family, replace=False)
+    pool = np.arange(len(messages)) if among is None else np.asarray(among)
+    picks = rng.choice(pool, size=8 * count_per_family, replace=False)
     for n, index in enumerate(picks):
-        header, body = split_message(messages[int(index)])
-        family = n % 8
-        words = [canary(rng, used) for _ in range(2)]
-        if family == 0:
-            lines = header.split("\n")
-            lines.insert(int(rng.integers(1, len(lines) + 1)), f"{_new_header_name(rng)}: {words[0]} {words[1].upper()}")
-            yield "an unseen header field", "\n".join(lines) + "\n\n" + body, words
-        elif family == 1:
-            lines = header.split("\n")
-            at = int(rng.integers(1, len(lines) + 1))
-            lines[at - 1:at] = [lines[at - 1], f"\t{words[0]} <{words[1]}@example.org>"]
-            yield "a folded header line (indented continuation)", "\n".join(lines) + "\n\n" + body, words
-        elif family == 2:
-            text = header + f"\nX-Mailer: {words[0]} {words[1]}" + "\n\n" + body
-            yield "CRLF line endings", text.replace("\n", "\r\n"), words
-        elif family == 3:
-            lines = [re.sub(r"^(Subject|Newsgroups|From):", lambda m: f"{m.group(0)} {words[0]}", line)
-                     for line in header.split("\n")]
-            lines.append(f"Organization: {words[1].capitalize()} Institute")
-            yield "canaries in Subject, Newsgroups, From and Organization", "\n".join(lines) + "\n\n" + body, words
-        elif family == 4:
-            quoted = (f"From: someone@example.org\nSubject: forwarded note\n"
-                      f"Newsgroups: sci.space\n{body}")
-            yield ("a body with its own 'Name: value' lines (they are body, keep them)",
-                   header + f"\nX-Ref: {words[0]}\n{words[1]}: yes" + "\n\n" + quoted, words)
-        elif family == 5:
-            yield ("a body that starts with more empty lines",
-                   header + f"\nX-Ref: {words[0]} {words[1]}" + "\n\n\n\n" + body, words)
-        elif family == 6:
-            yield "a message with no body (no empty line)", header + f"\nX-Ref: {words[0]} {words[1]}", words
-        else:
-            yield ("a one-line header", f"Subject: {words[0]} {words[1]}\n\n{body}", words)
+        index = int(index)
+        for family_name, message, words in _family(rng, n % 8, messages[index], used):
+            yield family_name, message, words, index
+
+
+def _family(rng: np.random.Generator, family: int, message: str, used: set[str]):
+    """One message of one family, built from a real message."""
+    header, body = split_message(message)
+    words = [canary(rng, used) for _ in range(2)]
+    if family == 0:
+        lines = header.split("\n")
+        lines.insert(int(rng.integers(1, len(lines) + 1)), f"{_new_header_name(rng)}: {words[0]} {words[1].upper()}")
+        yield "an unseen header field", "\n".join(lines) + "\n\n" + body, words
+    elif family == 1:
+        lines = header.split("\n")
+        at = int(rng.integers(1, len(lines) + 1))
+        lines[at - 1:at] = [lines[at - 1], f"\t{words[0]} <{words[1]}@example.org>"]
+        yield "a folded header line (indented continuation)", "\n".join(lines) + "\n\n" + body, words
+    elif family == 2:
+        text = header + f"\nX-Mailer: {words[0]} {words[1]}" + "\n\n" + body
+        yield "CRLF line endings", text.replace("\n", "\r\n"), words
+    elif family == 3:
+        lines = [re.sub(r"^(Subject|Newsgroups|From):", lambda m: f"{m.group(0)} {words[0]}", line)
+                 for line in header.split("\n")]
+        lines.append(f"Organization: {words[1].capitalize()} Institute")
+        yield "canaries in Subject, Newsgroups, From and Organization", "\n".join(lines) + "\n\n" + body, words
+    elif family == 4:
+        quoted = (f"From: someone@example.org\nSubject: forwarded note\n"
+                  f"Newsgroups: sci.space\n{body}")
+        yield ("a body with its own 'Name: value' lines (they are body, keep them)",
+               header + f"\nX-Ref: {words[0]}\n{words[1]}: yes" + "\n\n" + quoted, words)
+    elif family == 5:
+        yield ("a body that starts with more empty lines",
+               header + f"\nX-Ref: {words[0]} {words[1]}" + "\n\n\n\n" + body, words)
+    elif family == 6:
+        yield "a message with no body (no empty line)", header + f"\nX-Ref: {words[0]} {words[1]}", words
+    else:
+        yield ("a one-line header", f"Subject: {words[0]} {words[1]}\n\n{body}", words)
 
 
 def swap_header(message: str, other: str) -> str:

@@ -49,7 +49,7 @@ def _compare(learner, X, y, alpha, what):
     return error
 
 
-@pytest.mark.check(skill="ml-fundamentals", points=2, hint=1, required=True)
+@pytest.mark.check(skill="ml-fundamentals", points=2, hint=1, required=True, competency="Supervised/unsupervised learning")
 def test_ridge_matches_sklearn_on_diabetes(learner, record_metric, seed):
     """ridge in closed form equals scikit-learn's Ridge within 1e-6 on the diabetes data"""
     X, y = load_diabetes(return_X_y=True)
@@ -61,7 +61,7 @@ def test_ridge_matches_sklearn_on_diabetes(learner, record_metric, seed):
     record_metric("max_rel_error", worst)
 
 
-@pytest.mark.check(skill="ml-fundamentals", points=2, hint=1, required=True)
+@pytest.mark.check(skill="ml-fundamentals", points=2, hint=1, required=True, competency="Supervised/unsupervised learning")
 def test_ridge_matches_sklearn_on_new_data(learner, record_metric, seed):
     """ridge equals Ridge on data unlike diabetes: offsets, mixed scales, more features than rows"""
     rng = np.random.default_rng(seed + 1)
@@ -76,7 +76,7 @@ def test_ridge_matches_sklearn_on_new_data(learner, record_metric, seed):
     record_metric("max_rel_error", worst)
 
 
-@pytest.mark.check(skill="ml-fundamentals", points=2, hint=2, required=True)
+@pytest.mark.check(skill="ml-fundamentals", points=2, hint=2, required=True, competency="Model evaluation")
 def test_r2_score(learner, record_metric, seed):
     """r2_score equals 1 - SS_res / SS_tot (scikit-learn's r2_score) on perfect, mean, bad and noisy predictions"""
     rng = np.random.default_rng(seed + 2)
@@ -99,7 +99,7 @@ def test_r2_score(learner, record_metric, seed):
     record_metric("max_rel_error", worst)
 
 
-@pytest.mark.check(skill="ml-fundamentals", points=2, hint=2, required=True)
+@pytest.mark.check(skill="ml-fundamentals", points=2, hint=2, required=True, competency="Model evaluation")
 def test_holdout_r2(learner, record_metric, seed):
     """held-out R^2: fit on the training rows only, mean R^2 >= 0.38 over 10 random 80/20 diabetes splits"""
     X, y = load_diabetes(return_X_y=True)

@@ -11,7 +11,7 @@ from _projects_data import SOURCE_FILES, forbidden, imported_modules
 from workbench.grader_plugin import call_learner
 
 
-@pytest.mark.check(skill="programming", points=1, hint=3, required=True)
+@pytest.mark.check(skill="programming", points=1, hint=3, required=True, competency="Python (advanced)")
 def test_your_own_code(learner_module, lab_dir: Path, record_metric, seed):
     """the models are your own code: no scikit-learn, scipy.cluster or other model library imported or loaded"""
     bad = {}
