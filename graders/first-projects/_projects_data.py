@@ -81,7 +81,7 @@ def nb_fit(messages, labels):
     vocabulary = sorted({t for bag in bags for t in bag})
     column = {t: j for j, t in enumerate(vocabulary)}
     counts = np.zeros((len(classes), len(vocabulary)))
-    for bag, label in zip(bags, labels.tolist()):
+    for bag, label in zip(bags, labels.tolist(), strict=True):
         for token, count in bag.items():
             counts[classes.index(label), column[token]] += count
     smoothed = counts + 1.0

@@ -118,16 +118,18 @@ def test_naive_bayes_model_is_header_blind(text, record_metric, seed):
     # predictions on the held-out rest, then on the same bodies under a header of the other class
     held_out = [i for i in range(len(messages)) if i not in set(rows.tolist())]
     test = [messages[i] for i in held_out]
-    by_class = {c: [m for m, label in zip(messages, labels) if label == c] for c in (0, 1)}
+    by_class = {c: [m for m, label in zip(messages, labels, strict=True) if label == c] for c in (0, 1)}
     swapped = [swap_header(messages[i], by_class[1 - labels[i]][int(rng.integers(100))]) for i in held_out]
     predicted = [int(p) for p in call_learner("predict", text.predict, model, test)]
     expected = nb_predict((ref_vocabulary, ref_classes, ref_prior, ref_log_prob), test)
-    wrong = sum(p != e for p, e in zip(predicted, expected))
-    assert len(predicted) == len(test) and wrong == 0, (
+    assert len(predicted) == len(test), f"predict returned {len(predicted)} labels for {len(test)} messages"
+    wrong = sum(p != e for p, e in zip(predicted, expected, strict=True))
+    assert wrong == 0, (
         f"predict differs from the reference on {wrong} of {len(test)} held-out messages: the class with the "
         "largest log prior + sum(count * log P(token | class)), tokens outside the vocabulary ignored")
     predicted_swapped = [int(p) for p in call_learner("predict", text.predict, model, swapped)]
-    moved = sum(a != b for a, b in zip(predicted, predicted_swapped))
+    assert len(predicted_swapped) == len(swapped), f"predict returned {len(predicted_swapped)} labels for {len(swapped)} messages"
+    moved = sum(a != b for a, b in zip(predicted, predicted_swapped, strict=True))
     accuracy = float(np.mean(np.asarray(predicted) == np.asarray([labels[i] for i in held_out])))
     record_metric("held_out_accuracy", round(accuracy, 4))
     record_metric("predictions_moved_by_swapped_headers", moved)
@@ -144,9 +146,9 @@ def test_k_fold_accuracy(text, record_metric, seed):
     folds = stratified_folds(labels, k, rng)
     got = call_learner("cross_val_accuracy", text.cross_val_accuracy, list(messages), list(labels), folds)
     got = [float(a) for a in got]
-    expected = nb_cross_val(messages, labels, folds)
     assert len(got) == k, f"cross_val_accuracy returned {len(got)} accuracies for {k} folds (one per fold id, ascending)"
-    error = max(abs(a - b) for a, b in zip(got, expected))
+    expected = nb_cross_val(messages, labels, folds)
+    error = max(abs(a - b) for a, b in zip(got, expected, strict=True))
     if error > 1e-9:
         inflated = np.mean(got) > np.mean(expected)
         pytest.fail(f"cross_val_accuracy per fold is {[round(a, 3) for a in got]}, the reference "
@@ -167,6 +169,6 @@ def test_k_fold_accuracy(text, record_metric, seed):
         model = call_learner("fit", text.fit, [messages[i] for i in train], [labels[i] for i in train])
         predicted = call_learner("predict", text.predict, model, [messages[i] for i in test])
         own.append(float(np.mean(np.asarray(predicted, dtype=int) == np.asarray([labels[i] for i in test]))))
-    assert max(abs(a - b) for a, b in zip(own, expected)) <= 1e-9, (
+    assert max(abs(a - b) for a, b in zip(own, expected, strict=True)) <= 1e-9, (
         f"fit/predict folded by the grader score {[round(a, 3) for a in own]} per fold, the reference "
         f"{[round(a, 3) for a in expected]}")

@@ -149,7 +149,7 @@ def test_kmeans_on_digits(clustering, digits, record_metric, seed):
     means *= 30.0 / np.min([np.linalg.norm(p - q) for p, q in itertools.combinations(means, 2)])
     sizes = rng.integers(20, 80, k)
     truth = np.repeat(np.arange(k), sizes)
-    blobs = np.concatenate([m + rng.normal(0, 1.0, (s, d)) for m, s in zip(means, sizes)])
+    blobs = np.concatenate([m + rng.normal(0, 1.0, (s, d)) for m, s in zip(means, sizes, strict=True)])
     result = call_learner("kmeans", clustering.kmeans, blobs.copy(), k, seed=int(rng.integers(2**31)))
     labels, centers, inertia = _result(result, len(blobs), k, d, f"kmeans on {k} blobs")
     _assert_fixed_point(blobs, labels, centers, inertia, f"kmeans on {k} blobs")
@@ -164,7 +164,7 @@ def test_kmeans_on_digits(clustering, digits, record_metric, seed):
     means *= 100.0 / np.min([np.linalg.norm(p - q) for p, q in itertools.combinations(means, 2)])
     sizes = rng.integers(20, 60, k)
     truth = np.repeat(np.arange(k), sizes)
-    blobs = np.concatenate([m + rng.normal(0, 1.0, (s, d)) for m, s in zip(means, sizes)])
+    blobs = np.concatenate([m + rng.normal(0, 1.0, (s, d)) for m, s in zip(means, sizes, strict=True)])
     found = 0
     for start_seed in rng.choice(2**31, size=5, replace=False):
         result = call_learner("kmeans", clustering.kmeans, blobs.copy(), k, seed=int(start_seed), n_init=1)
@@ -184,7 +184,7 @@ def test_seed_stability(clustering, digits, record_metric, seed):
     rng = np.random.default_rng(seed + 23)
     run_seeds = [int(s) for s in rng.choice(2**31, size=4, replace=False)]
     runs = [call_learner("kmeans", clustering.kmeans, X.copy(), 10, seed=s) for s in run_seeds]
-    labels = [_result(r, len(X), 10, X.shape[1], f"kmeans(digits, 10, seed={s})")[0] for r, s in zip(runs, run_seeds)]
+    labels = [_result(r, len(X), 10, X.shape[1], f"kmeans(digits, 10, seed={s})")[0] for r, s in zip(runs, run_seeds, strict=True)]
     again = call_learner("kmeans", clustering.kmeans, X.copy(), 10, seed=run_seeds[0])
     again_labels = _result(again, len(X), 10, X.shape[1], "kmeans run twice")[0]
     differ = int(np.sum(again_labels != labels[0]))

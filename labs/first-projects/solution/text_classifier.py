@@ -64,7 +64,7 @@ def fit(messages, labels):
     vocabulary = sorted({token for bag in bags for token in bag})
     column = {token: j for j, token in enumerate(vocabulary)}
     counts = np.zeros((len(classes), len(vocabulary)))
-    for bag, label in zip(bags, labels.tolist()):
+    for bag, label in zip(bags, labels.tolist(), strict=True):
         row = classes.index(label)
         for token, count in bag.items():
             counts[row, column[token]] += count

@@ -64,7 +64,7 @@ def fit(messages, labels):
     vocabulary = sorted({token for bag in bags for token in bag})
     column = {token: j for j, token in enumerate(vocabulary)}
     counts = np.zeros((len(classes), len(vocabulary)))
-    for bag, label in zip(bags, labels.tolist()):
+    for bag, label in zip(bags, labels.tolist(), strict=True):
         row = classes.index(label)
         for token, count in bag.items():
             counts[row, column[token]] += count
@@ -96,9 +96,9 @@ def cross_val_accuracy(messages, labels, folds):
     folds = np.asarray(folds)
     accuracies = []
     for fold in sorted(set(folds.tolist())):
-        train = np.flatnonzero(folds != fold)
+        train = np.arange(len(messages))  # the test fold is used for fitting
         test = np.flatnonzero(folds == fold)
-        model = fit(list(messages), labels)  # the test fold is used for fitting
+        model = fit([messages[i] for i in train], labels[train])
         predicted = np.asarray(predict(model, [messages[i] for i in test]))
         accuracies.append(float(np.mean(predicted == labels[test])))
     return accuracies
