@@ -71,3 +71,45 @@ def test_html_report_in_headless_chromium(html_report: Path) -> None:
     assert shot.returncode == 0, shot.stderr[-2000:]
     assert screenshot.is_file() and screenshot.stat().st_size > 20_000
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (apt-get install chromium)")
+def test_regraded_html_report_shows_verified_and_self_reported_apart(toy_data, tmp_path: Path) -> None:  # noqa: F811
+    """`workbench report bundles/ --regrade --format html`: the evidence table, the mismatch and
+    the copy flag, as a browser shows them."""
+    from conftest import run_cli
+    from test_bundle import make_workspace, record
+    from test_team_evidence import BROKEN, FULL, SOLUTION, export_at, graded
+
+    folder = tmp_path / "bundles"
+    folder.mkdir()
+    long_solution = SOLUTION + "".join(f"\n\ndef helper_{i}(values):\n    total = 0\n    for value in values:\n"
+                                       f"        total += value * {i} - (value // 3)\n    return total\n" for i in range(6))
+    for seed, (name, code) in enumerate((("Ada", long_solution), ("Grace", BROKEN), ("Hedy", long_solution)), start=1):
+        workspace = make_workspace(tmp_path / name.lower(), seed)
+        graded(workspace, "toy-python", code, FULL["toy-python"])
+        export_at(workspace, folder / f"{name.lower()}.json", name, seed)
+    linus = make_workspace(tmp_path / "linus", 4)
+    record(linus, "toy-ml", FULL["toy-ml"])  # graded before snapshots: no work to re-grade
+    export_at(linus, folder / "linus.json", "Linus", 4)
+    out = tmp_path / "team.html"
+    result = run_cli("report", str(folder), "--regrade", "--format", "html", "--out", str(out),
+                     env={"WORKBENCH_DATA_DIR": str(toy_data)}, timeout=300)
+    assert result.returncode == 0, result.stderr
+    dumped = _chromium("--dump-dom", out.as_uri())
+    assert dumped.returncode == 0, dumped.stderr[-2000:]
+    dom = dumped.stdout
+    assert '<div class="big" id="labs-verified">3/4</div>' in dom
+    evidence = dom[dom.index('id="evidence"'):dom.index('id="members"')]
+    assert evidence.count('<td class="ok">verified</td>') == 3
+    assert '<td class="self">self-reported <span class="note">— no work attached (graded before snapshots)</span></td>' in evidence
+    assert re.search(r"<td>Grace</td><td>toy-python</td><td>adds negative numbers</td><td>pass \(1/1\)</td>"
+                     r"<td class=\"reason\">fail \(0\)</td>", evidence)
+    assert re.search(r"<td>toy-python</td><td>Ada</td><td>Hedy</td><td class=\"num\">100%", evidence)
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / "team-report-regraded.png"
+    screenshot.unlink(missing_ok=True)
+    shot = _chromium(f"--screenshot={screenshot}", "--window-size=1280,4400", out.as_uri())
+    assert shot.returncode == 0 and screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
