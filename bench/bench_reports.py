@@ -24,10 +24,10 @@ TAMPERED = 10
 
 
 def _clear_caches() -> None:
-    from workbench.core import bundle, curriculum, labs, resources, skills, team
+    from workbench.core import bundle, curriculum, labs, profiles, resources, skills
 
     for cached in (resources.data_root, curriculum.load_curriculum, skills.load_skill_matrix, labs.load_labs,
-                   bundle.installed_state, team.load_profiles):
+                   bundle.installed_state, profiles.load_profiles):
         cached.cache_clear()
 
 
@@ -36,15 +36,9 @@ def _synthetic_team(folder: Path) -> int:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from workbench import __version__
-    from workbench.core.bundle import (
-        BundleCheck,
-        BundleLab,
-        canonical_json,
-        derive_profile,
-        installed_state,
-        public_key_b64,
-        sign_payload,
-    )
+    from workbench.core.bundle import derive_profile, installed_state
+    from workbench.core.bundle_format import BundleCheck, BundleLab, canonical_json, sign_payload
+    from workbench.core.keys import public_key_b64
     from workbench.core.skills import SCORING_VERSION
 
     state = installed_state()
@@ -100,7 +94,7 @@ def _report_figures(root: Path) -> dict:
     for _ in range(3):
         _clear_caches()
         started = time.perf_counter()
-        report = team_report([folder])
+        report = team_report([folder], ledger_path=root / "ledger.json")
         verified_s = time.perf_counter() - started
         html = render_report(report, "html")
         html_s = time.perf_counter() - started
@@ -111,7 +105,8 @@ def _report_figures(root: Path) -> dict:
     cli = []
     for fmt in ("html", "md", "json"):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "workbench", "report", str(folder), "--out", str(root / f"report.{fmt}")],
+        subprocess.run([sys.executable, "-m", "workbench", "report", str(folder), "--out", str(root / f"report.{fmt}"),
+                        "--ledger", str(root / "ledger.json")],
                        check=True, capture_output=True)
         cli.append((fmt, time.perf_counter() - started))
     return {

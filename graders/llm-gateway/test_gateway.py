@@ -31,6 +31,7 @@ from _harness import (
 )
 
 from workbench.core.worker import LearnerObject
+from workbench.grading_kit import timing_limit
 
 TIMEOUT_S = 1.0            # per attempt on the replica (passed to the gateway)
 NUM_RETRIES = 2
@@ -522,8 +523,8 @@ def test_p95_latency_under_failures_stays_within_budget(load_run, record_metric)
     record_metric("p95_s", round(p95, 3))
     record_metric("max_s", round(max(seconds), 3))
     record_metric("repeats_from_cache", len(hits))
-    assert p95 <= P95_BUDGET_S, (
-        f"p95 latency {p95:.2f} s (p50 {p50:.2f} s) over {len(replies)} requests; the budget is {P95_BUDGET_S:g} s. "
+    assert p95 <= timing_limit(P95_BUDGET_S), (
+        f"p95 latency {p95:.2f} s (p50 {p50:.2f} s) over {len(replies)} requests; the budget is {timing_limit(P95_BUDGET_S):g} s. "
         f"Injected hangs last {HANG_S:g} s: time out each replica attempt after {TIMEOUT_S:g} s, retry, then fall back")
 
 

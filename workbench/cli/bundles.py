@@ -176,8 +176,12 @@ def _regrade_options(executor: str, address: str | None, workers: int | None, al
         if task and not from_cache:
             progress.update(task[0], advance=1, last=f"{job.label}: {result.get('status')} {result.get('score', 0):.0%}")
 
+    from ..llm.grading import (
+        install,  # each worker's model hook: its node's embedded server, or the configured backend
+    )
+
     return RegradeOptions(executor=executor, workers=workers, address=address, allow_unsandboxed=allow_unsandboxed,
-                          on_start=on_start, on_result=on_result), progress
+                          on_start=on_start, on_result=on_result, setup=install), progress
 
 
 @bundle_app.command("regrade")

@@ -19,6 +19,9 @@ class WorkbenchError(Exception):
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n  -> {self.hint}"
 
+    def __reduce__(self):  # noqa: ANN204 - picklable as a plain WorkbenchError (it crosses process pools)
+        return _rebuild, (WorkbenchError, self.message, self.hint, self.exit_code)
+
 
 class DataError(WorkbenchError):
     """A data file (lab.toml, curriculum) is malformed: names file, key and line."""
@@ -54,6 +57,12 @@ class UsageError(WorkbenchError):
     """Options that cannot go together, or a command used the wrong way."""
 
     exit_code = 2
+
+
+def _rebuild(cls: type[WorkbenchError], message: str, hint: str | None, exit_code: int) -> WorkbenchError:
+    error = cls(message, hint=hint)
+    error.exit_code = exit_code
+    return error
 
 
 def line_of_key(text: str, key: str) -> int | None:

@@ -86,18 +86,20 @@ class RegradeCache:
         os.replace(tmp, self.root / f"{key}.json")
 
 
-def run_job(lab_id: str, files: dict[str, bytes], curriculum: str = "ai-engineer-2026") -> dict[str, Any]:
+def run_job(lab_id: str, files: dict[str, bytes], curriculum: str = "ai-engineer-2026",
+            setup: Callable[[], Any] | None = None) -> dict[str, Any]:
     """Re-grade one submission with the installed grader (in this process's sandbox); returns
-    the GradeResult as a dict. Runs in executor workers and Ray tasks."""
+    the GradeResult as a dict. Runs in executor workers and Ray tasks; `setup` (from the front
+    end, e.g. workbench.llm.grading.install) installs the model hook in that process, so a lab
+    that needs the model uses this node's embedded server (started on demand) or the configured
+    backend."""
     from .grading import grade
     from .labs import get_lab
     from .snapshots import materialize
 
     lab = get_lab(lab_id, curriculum)
-    if "llm" in lab.spec.needs:  # this node's embedded server (started on demand) or the configured backend
-        from ..llm.grading import install
-
-        install()
+    if setup is not None:
+        setup()
     tolerance = lab.spec.limits.timing_tolerance
     with tempfile.TemporaryDirectory(prefix="workbench-regrade-") as tmp:
         folder = Path(tmp) / lab_id
@@ -109,10 +111,10 @@ def run_job(lab_id: str, files: dict[str, bytes], curriculum: str = "ai-engineer
     return data
 
 
-def _ray_task(lab_id: str, files: dict[str, bytes], curriculum: str) -> dict[str, Any]:
+def _ray_task(lab_id: str, files: dict[str, bytes], curriculum: str, setup: Callable[[], Any] | None) -> dict[str, Any]:
     import ray
 
-    result = run_job(lab_id, files, curriculum)
+    result = run_job(lab_id, files, curriculum, setup)
     result["ray_node_id"] = ray.get_runtime_context().get_node_id()
     return result
 
@@ -143,7 +145,8 @@ def require_sandbox(allow_unsandboxed: bool) -> str:
 
 
 def regrade(jobs: Iterable[RegradeJob], *, executor: str = "local", workers: int | None = None,
-            address: str | None = None, cache: RegradeCache | None = None, on_result: Progress | None = None) -> RegradeRun:
+            address: str | None = None, cache: RegradeCache | None = None, on_result: Progress | None = None,
+            setup: Callable[[], Any] | None = None) -> RegradeRun:
     """Re-grade every job not already cached; stream each result to `on_result` as it lands.
     Ctrl-C stops the run and keeps every finished result (cached)."""
     if executor not in EXECUTORS:
@@ -171,25 +174,26 @@ def regrade(jobs: Iterable[RegradeJob], *, executor: str = "local", workers: int
         return run
     try:
         if executor == "ray":
-            _run_ray(list(pending.values()), address, done)
+            _run_ray(list(pending.values()), address, done, setup)
         else:
-            _run_local(list(pending.values()), workers or os.cpu_count() or 1, done)
+            _run_local(list(pending.values()), workers or os.cpu_count() or 1, done, setup)
     except KeyboardInterrupt:
         run.interrupted = True
     return run
 
 
-def _run_local(jobs: list[RegradeJob], workers: int, done: Callable[[RegradeJob, dict[str, Any]], None]) -> None:
+def _run_local(jobs: list[RegradeJob], workers: int, done: Callable[[RegradeJob, dict[str, Any]], None],
+               setup: Callable[[], Any] | None) -> None:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     if workers <= 1:
         for job in jobs:
-            done(job, run_job(job.lab_id, job.files, job.curriculum))
+            done(job, run_job(job.lab_id, job.files, job.curriculum, setup))
         return
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
     try:
-        futures = {pool.submit(run_job, job.lab_id, job.files, job.curriculum): job for job in jobs}
+        futures = {pool.submit(run_job, job.lab_id, job.files, job.curriculum, setup): job for job in jobs}
         remaining = set(futures)
         while remaining:
             finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
@@ -199,7 +203,8 @@ def _run_local(jobs: list[RegradeJob], workers: int, done: Callable[[RegradeJob,
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _run_ray(jobs: list[RegradeJob], address: str | None, done: Callable[[RegradeJob, dict[str, Any]], None]) -> None:
+def _run_ray(jobs: list[RegradeJob], address: str | None, done: Callable[[RegradeJob, dict[str, Any]], None],
+             setup: Callable[[], Any] | None) -> None:
     try:
         import ray
     except ImportError as exc:
@@ -216,7 +221,7 @@ def _run_ray(jobs: list[RegradeJob], address: str | None, done: Callable[[Regrad
         for job in jobs:
             memory_mb = get_lab(job.lab_id, job.curriculum).spec.limits.memory_mb
             options = {"num_cpus": 1, "max_retries": 3, "memory": memory_mb * 1024 * 1024}
-            refs[task.options(**options).remote(job.lab_id, job.files, job.curriculum)] = job
+            refs[task.options(**options).remote(job.lab_id, job.files, job.curriculum, setup)] = job
         while refs:
             ready, _ = ray.wait(list(refs), num_returns=1)
             for ref in ready:

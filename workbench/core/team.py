@@ -220,6 +220,7 @@ class RegradeOptions:
     copy_threshold: float = 0.8
     on_start: Callable[[int, int], None] | None = None  # (jobs, cached)
     on_result: Callable[[Any, dict[str, Any], bool], None] | None = None
+    setup: Callable[[], Any] | None = None  # run in each worker first (the front end's model hook)
 
 
 @dataclass
@@ -287,7 +288,7 @@ def verify_by_regrading(current: list[VerifiedBundle], state: InstalledState, op
         cached_before = sum(1 for job in jobs.values() if cache.get(job.key) is not None)
         options.on_start(len(jobs), cached_before)
     run = regrade(jobs.values(), executor=options.executor, workers=options.workers, address=options.address,
-                  on_result=options.on_result)
+                  on_result=options.on_result, setup=options.setup)
     bundles, members, mismatches = [], {}, []
     verified = self_reported = 0
     for bundle in current:
