@@ -25,7 +25,7 @@ def random_mlp(rng: np.random.Generator, sizes: list[int], layer_scales: list[fl
     """A random float32 MLP state dict; `layer_scales` multiplies each layer's weights (so a
     global magnitude threshold would prune the layers very unevenly)."""
     state = {}
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False), start=1):
         scale = (layer_scales[i - 1] if layer_scales else 1.0) / np.sqrt(fan_in)
         state[f"fc{i}.weight"] = (rng.normal(size=(fan_out, fan_in)) * scale).astype(np.float32)
         state[f"fc{i}.bias"] = (rng.normal(size=fan_out) * 0.1).astype(np.float32)
@@ -109,7 +109,7 @@ def _init(sizes, generator):
     import torch
 
     state = {}
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False), start=1):
         bound = 1.0 / fan_in**0.5
         state[f"fc{i}.weight"] = (torch.rand(fan_out, fan_in, generator=generator) * 2 - 1) * bound
         state[f"fc{i}.bias"] = (torch.rand(fan_out, generator=generator) * 2 - 1) * bound
@@ -166,7 +166,7 @@ def reference_finetune(state, X, y, masks, steps: int, lr: float) -> dict[str, n
         loss = F.cross_entropy(_torch_forward(params, inputs), targets)
         grads = torch.autograd.grad(loss, [params[key] for key in names])
         with torch.no_grad():
-            for key, grad in zip(names, grads):
+            for key, grad in zip(names, grads, strict=True):
                 params[key].sub_(lr * grad)
                 if key in masks_t:
                     params[key].mul_(masks_t[key])

@@ -13,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _cpd import (
-    TEACHER_SIZES,
     chain_problem,
     cross_entropy,
     csr_bytes,

@@ -79,7 +79,7 @@ def finetune(state: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray,
         loss = F.cross_entropy(forward(params, inputs), targets)
         grads = torch.autograd.grad(loss, [params[key] for key in names])
         with torch.no_grad():
-            for key, grad in zip(names, grads):
+            for key, grad in zip(names, grads, strict=True):
                 params[key].sub_(lr * grad)
                 if key in masks_t:
                     params[key].mul_(masks_t[key])
@@ -180,7 +180,7 @@ def macs(state: dict[str, np.ndarray]) -> int:
 def init_mlp(sizes: list[int], generator: torch.Generator) -> dict[str, torch.Tensor]:
     """nn.Linear's default initialisation for an MLP of the given widths."""
     state = {}
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False), start=1):
         bound = 1.0 / fan_in**0.5
         state[f"fc{i}.weight"] = (torch.rand(fan_out, fan_in, generator=generator) * 2 - 1) * bound
         state[f"fc{i}.bias"] = (torch.rand(fan_out, generator=generator) * 2 - 1) * bound
