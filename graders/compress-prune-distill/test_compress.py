@@ -164,7 +164,8 @@ def test_finetune_keeps_pruned_weights_at_zero(learner, record_metric, seed):
     for key, mask in masks.items():
         regrown = int(np.count_nonzero(got[key][~mask]))
         assert regrown == 0, (f"after {steps} steps {regrown} of {int((~mask).sum())} pruned weights of {key} are no longer "
-                              "zero: re-apply the masks after every optimizer step (or mask the gradients), not only once")
+                              "zero: apply the masks before the first step and again after every optimizer step (or mask the "
+                              "gradients), not only once")
     expected = reference_finetune(state, X, y, masks, steps, lr)
     difference = max(float(np.linalg.norm(got[k] - expected[k]) / max(np.linalg.norm(expected[k]), 1e-12)) for k in expected)
     moved = max(float(np.linalg.norm(state[k] * masks.get(k, 1) - expected[k]) / np.linalg.norm(expected[k])) for k in expected)
@@ -343,7 +344,7 @@ def test_structured_pruning_keeps_accuracy(learner, digits, teacher, record_metr
 
 @pytest.mark.check(skill="mlops", points=2, hint=2, required=True)
 def test_structured_pruning_is_faster_at_batch_1(learner, record_metric, seed):
-    """A structured-pruned wide network runs >= 1.5x faster at batch 1 than dense; masked zeros do not"""
+    """A structured-pruned wide network runs >= 1.5x faster than dense at batch 1"""
     rng = np.random.default_rng(seed + 4)
     wide = random_mlp(rng, [256, 2048, 2048, 10])
     small = _numpy_state("structured_prune", _call("structured_prune(wide, 0.5)", learner.structured_prune, wide, 0.5))

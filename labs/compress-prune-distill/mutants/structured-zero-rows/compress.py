@@ -93,7 +93,7 @@ def structured_prune(state: dict[str, np.ndarray], keep_ratio: float) -> dict[st
     input columns of the next layer. The result is a smaller dense model."""
     names = layer_names(state)
     pruned = {key: np.asarray(value, dtype=np.float32).copy() for key, value in state.items()}
-    for i, name in enumerate(names[:-1]):
+    for name in names[:-1]:
         w = np.asarray(state[f"{name}.weight"], dtype=np.float32)
         n_keep = max(1, round(keep_ratio * w.shape[0]))
         norms = np.linalg.norm(w.astype(np.float64), axis=1)

@@ -200,8 +200,6 @@ def distill(teacher_state: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray,
     teacher = to_torch(teacher_state)
     inputs = torch.tensor(np.asarray(X), dtype=torch.float32)
     targets = torch.tensor(np.asarray(y), dtype=torch.long)
-    with torch.no_grad():
-        teacher_logits = forward(teacher, inputs)
     n_classes = teacher[f"{layer_names(teacher)[-1]}.weight"].shape[0]
     student = init_mlp([inputs.shape[1], STUDENT_HIDDEN, n_classes], generator)
     for value in student.values():

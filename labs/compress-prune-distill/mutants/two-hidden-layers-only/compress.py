@@ -91,7 +91,6 @@ def structured_prune(state: dict[str, np.ndarray], keep_ratio: float) -> dict[st
     out)) neurons whose incoming weight rows have the largest L2 norm (scored on the original
     weights), in their original order; drop the removed neurons' bias entries and the matching
     input columns of the next layer. The result is a smaller dense model."""
-    names = layer_names(state)
     pruned = {key: np.asarray(value, dtype=np.float32).copy() for key, value in state.items()}
     for i, name in enumerate(["fc1", "fc2"]):
         w = np.asarray(state[f"{name}.weight"], dtype=np.float32)
