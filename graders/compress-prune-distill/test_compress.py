@@ -79,7 +79,7 @@ def teacher(digits, seed):
 
 # -- Part A: pruning ---------------------------------------------------------------------------
 
-@pytest.mark.check(skill="deep-learning", points=2, hint=1, required=True)
+@pytest.mark.check(skill="deep-learning", points=2, hint=1, required=True, competency="PyTorch/TensorFlow")
 def test_magnitude_masks(learner, record_metric, seed):
     """magnitude_masks prunes the smallest |w| of each layer, exactly round(sparsity * size), never a bias"""
     rng = np.random.default_rng(seed)
@@ -118,7 +118,7 @@ def test_magnitude_masks(learner, record_metric, seed):
     record_metric("masks_checked", checked)
 
 
-@pytest.mark.check(skill="deep-learning", points=2, hint=1, required=True)
+@pytest.mark.check(skill="deep-learning", points=2, hint=1, required=True, competency="PyTorch/TensorFlow")
 def test_structured_prune_removes_neurons(learner, record_metric, seed):
     """structured_prune removes whole hidden neurons (largest-L2 rows kept) and shrinks the next layer, any depth"""
     rng = np.random.default_rng(seed + 1)
@@ -146,7 +146,7 @@ def test_structured_prune_removes_neurons(learner, record_metric, seed):
     record_metric("depths_checked", len(networks))
 
 
-@pytest.mark.check(skill="deep-learning", points=2, hint=2, required=True)
+@pytest.mark.check(skill="deep-learning", points=2, hint=2, required=True, competency="PyTorch/TensorFlow")
 def test_finetune_keeps_pruned_weights_at_zero(learner, record_metric, seed):
     """finetune: full-batch SGD in which masked weights stay exactly zero after every step"""
     rng = np.random.default_rng(seed + 2)
@@ -187,7 +187,7 @@ def test_finetune_keeps_pruned_weights_at_zero(learner, record_metric, seed):
                                       "(relative; needs <= 1e-3)")
 
 
-@pytest.mark.check(skill="mlops", points=2, hint=2, required=True)
+@pytest.mark.check(skill="mlops", points=2, hint=2, required=True, competency="Model serving")
 def test_csr_storage(learner, record_metric, seed):
     """to_csr equals canonical CSR (int16 or int32 indices), round-trips, refuses overflow; model_bytes is exact"""
     rng = np.random.default_rng(seed + 3)
@@ -242,7 +242,7 @@ def test_csr_storage(learner, record_metric, seed):
             record_metric(f"csr_over_dense_{int(sparsity * 100)}_{index_dtype}", round(expected["csr"] / expected["dense"], 4))
 
 
-@pytest.mark.check(skill="deep-learning", points=2, hint=3, required=True)
+@pytest.mark.check(skill="deep-learning", points=2, hint=3, required=True, competency="PyTorch/TensorFlow")
 def test_distillation_loss_matches_reference(learner, record_metric, seed):
     """distillation_loss (value and gradient) equals alpha*T^2*KL + (1-alpha)*CE, also for extreme logits"""
     rng = np.random.default_rng(seed + 5)
@@ -285,7 +285,7 @@ def test_distillation_loss_matches_reference(learner, record_metric, seed):
     record_metric("worst_relative_grad_error", worst_grad)
 
 
-@pytest.mark.check(skill="deep-learning", points=2, hint=2, required=True)
+@pytest.mark.check(skill="deep-learning", points=2, hint=2, required=True, competency="PyTorch/TensorFlow")
 def test_magnitude_pruning_keeps_accuracy(learner, digits, teacher, record_metric):
     """70% magnitude pruning plus masked fine-tuning stays within 1 point of the teacher, and CSR stores it in <= 0.65x"""
     teacher_state, teacher_accuracy = teacher
@@ -318,7 +318,7 @@ def test_magnitude_pruning_keeps_accuracy(learner, digits, teacher, record_metri
                                               f"needs <= {CSR_RATIO_MAX}")
 
 
-@pytest.mark.check(skill="deep-learning", points=1, hint=2, required=True)
+@pytest.mark.check(skill="deep-learning", points=1, hint=2, required=True, competency="PyTorch/TensorFlow")
 def test_structured_pruning_keeps_accuracy(learner, digits, teacher, record_metric):
     """Half the teacher's hidden neurons removed, then fine-tuned: within 2 points of the teacher"""
     teacher_state, teacher_accuracy = teacher
@@ -342,7 +342,7 @@ def test_structured_pruning_keeps_accuracy(learner, digits, teacher, record_metr
         f"(at most {STRUCTURED_DROP_MAX:.0%} lower allowed; {before:.2%} before fine-tuning)")
 
 
-@pytest.mark.check(skill="mlops", points=2, hint=2, required=True)
+@pytest.mark.check(skill="mlops", points=2, hint=2, required=True, competency="Model serving")
 def test_structured_pruning_is_faster_at_batch_1(learner, record_metric, seed):
     """A structured-pruned wide network runs >= 1.5x faster than dense at batch 1"""
     rng = np.random.default_rng(seed + 4)
@@ -370,7 +370,7 @@ def test_structured_pruning_is_faster_at_batch_1(learner, record_metric, seed):
 
 # -- Part C: distillation ----------------------------------------------------------------------
 
-@pytest.mark.check(skill="deep-learning", points=2, hint=3, required=True)
+@pytest.mark.check(skill="deep-learning", points=2, hint=3, required=True, competency="PyTorch/TensorFlow")
 def test_student_reaches_share_of_teacher(learner, digits, teacher, record_metric, seed):
     """The distilled student uses <= 10% of the teacher's compute and reaches >= 95% of its accuracy"""
     teacher_state, teacher_accuracy = teacher
@@ -406,7 +406,7 @@ def test_student_reaches_share_of_teacher(learner, digits, teacher, record_metri
                                         f"({share:.1%} of it); needs >= {STUDENT_SHARE_MIN:.0%}")
 
 
-@pytest.mark.check(skill="deep-learning", points=2, hint=3, required=True)
+@pytest.mark.check(skill="deep-learning", points=2, hint=3, required=True, competency="PyTorch/TensorFlow")
 def test_student_learns_from_the_teacher(learner, digits, teacher, record_metric, seed):
     """With alpha = 1 the student follows a class-permuted teacher; with alpha = 0 it follows the labels"""
     teacher_state, _ = teacher
