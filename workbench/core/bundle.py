@@ -119,14 +119,14 @@ def derive_scores(labs: list[BundleLab], state: InstalledState, recency: Recency
     return skill_profile(state.matrix, state.labs, bundle_evidence(labs), state.offers, recency)
 
 
-def _profile_of(scores: list[SkillScore]) -> list[BundleSkill]:
+def profile_of(scores: list[SkillScore]) -> list[BundleSkill]:
     return [BundleSkill.model_construct(id=s.category.id, tier=s.category.tier, proficiency=s.proficiency, level=s.level)
             for s in scores]
 
 
 def derive_profile(labs: list[BundleLab], state: InstalledState, recency: RecencyPolicy | None = None) -> list[BundleSkill]:
     """The skill profile that a bundle's checks earn, scored by the installed curriculum."""
-    return _profile_of(derive_scores(labs, state, recency))
+    return profile_of(derive_scores(labs, state, recency))
 
 
 # -- export ---------------------------------------------------------------------------------------
@@ -380,7 +380,7 @@ def verify_bundle(data: bytes, source: str, state: InstalledState, trusted: Trus
     if problem:
         return reject("inconsistent", problem, learner_id)
     scores = derive_scores(model.labs, state)
-    profile = _profile_of(scores)
+    profile = profile_of(scores)
     if (model.curriculum.version == state.curriculum_version and model.curriculum.skills_version == state.matrix.version
             and model.scoring_version == SCORING_VERSION
             and [(s.id, s.proficiency) for s in profile] != [(s.id, s.proficiency) for s in model.skill_profile]):
@@ -463,5 +463,5 @@ def verify_file(path: Path, state: InstalledState, trusted: TrustedKeys | None =
 
 __all__ = [
     "REASONS", "ExportOutcome", "InstalledState", "Rejection", "VerifiedBundle", "build_payload", "bundle_evidence",
-    "derive_profile", "derive_scores", "export_bundle", "installed_state", "verify_bundle", "verify_file",
+    "derive_profile", "derive_scores", "profile_of", "export_bundle", "installed_state", "verify_bundle", "verify_file",
 ]
