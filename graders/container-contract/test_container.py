@@ -267,7 +267,8 @@ def test_readiness_follows_model_load(runtime, record_metric):
     record_metric("first_answer_s", round(first_answer, 2))
     assert startup.ready_at_s is not None, (
         f"GET /readyz never answered 200 ({app.since_start():.0f} s after start, MODEL_LOAD_DELAY_S="
-        f"{startup.delay_s}); last answers /livez={answered[-1][1]} /readyz={answered[-1][2]}{app.log_tail()}")
+        f"{startup.delay_s}); last answers /livez={answered[-1][1]} /readyz={answered[-1][2]}. It runs as uid 65534 "
+        f"with a read-only root: its own folder is read-only too, only /tmp is writable{app.log_tail()}")
     record_metric("ready_at_s", round(startup.ready_at_s, 2))
     loading = [s for s in answered if s[2] != 200]
     assert loading, (f"/readyz answered 200 from its first answer ({first_answer:.2f} s after start) although "
@@ -331,13 +332,15 @@ def test_serves_on_all_interfaces_and_stays_live_under_load(runtime, seed, recor
     bodies_texts = [make_texts(seed + 10 + i, per_request, low, high) for i in range(count)]
     flight = Flight(app.port, [{"texts": t} for t in bodies_texts], timeout_s=60.0)
     flight.wait_written(10.0)
-    slowest, polls = 0.0, 0
+    slowest, polls, missed = 0.0, 0, []
     pid = app.app_pid()
     peak = 0
     while flight.pending() and polls < 600:
         live = request(app.port, "GET", "/livez", timeout_s=5.0)
         polls += 1
-        slowest = max(slowest, live.latency_s if live.status == 200 else 99.0)
+        slowest = max(slowest, live.latency_s)
+        if live.status != 200:
+            missed.append(live.describe())
         if pid:
             peak = max(peak, memory_kib(pid).get("VmHWM", 0))
         time.sleep(0.1)
@@ -354,6 +357,9 @@ def test_serves_on_all_interfaces_and_stays_live_under_load(runtime, seed, recor
     for answer, texts in zip(answers, bodies_texts, strict=True):
         problem, _ = vectors_problem(answer, texts, MIN_COSINE, rng.sample(range(len(texts)), ROWS_CHECKED))
         assert problem is None, f"under load: {problem}"
+    assert not missed, (f"while {count} batches of {per_request} texts were being embedded, {len(missed)} of {polls} "
+                        f"GET /livez failed (first: {missed[0]}): a kubelet would restart this busy pod; keep the model "
+                        "off the event loop (a plain `def` endpoint, or run_in_executor)")
     assert polls > 0 and slowest <= LIVEZ_MAX_S, (
         f"while {count} batches of {per_request} texts were being embedded, the slowest GET /livez took {slowest:.2f} s "
         f"(needs <= {LIVEZ_MAX_S} s, the kubelet's default probe timeout): the model blocks the event loop; run it "
