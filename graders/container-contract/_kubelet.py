@@ -34,12 +34,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def kubelet_argv(config: WorkerConfig, argv: list[str]) -> list[str]:
+def kubelet_argv(config: WorkerConfig, argv: list[str], as_uid: bool = True) -> list[str]:
     """The engine's sandbox command line, changed the way a pod differs from a worker: a user
-    namespace as uid/gid 65534, the app folder bound read-only, no private tmp beyond /tmp."""
+    namespace as uid/gid 65534 (`as_uid`), the app folder bound read-only, no private tmp
+    beyond /tmp."""
     base = config.command(argv)
     assert base and base[0] == "bwrap", base
-    out = ["bwrap", "--unshare-user", "--uid", str(UID), "--gid", str(UID)]
+    out = ["bwrap", "--unshare-user", "--uid", str(UID), "--gid", str(UID)] if as_uid else ["bwrap"]
     args, index = base[1:], 0
     while index < len(args):
         word = args[index]
@@ -60,6 +61,15 @@ def kubelet_argv(config: WorkerConfig, argv: list[str]) -> list[str]:
     return out
 
 
+def _user_namespaces_work(config: WorkerConfig) -> bool:
+    """Can bubblewrap map uid 65534 here (user namespaces allowed)?"""
+    try:
+        done = subprocess.run(kubelet_argv(config, ["true"]), stdin=subprocess.DEVNULL, capture_output=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
 class App:
     """`python app.py` in the lab folder with PORT and MODEL_LOAD_DELAY_S set, as uid 65534
     on a read-only root (bubblewrap), or plainly where the machine has no sandbox."""
@@ -74,12 +84,20 @@ class App:
         env.update(HOME="/nonexistent", TMPDIR="/tmp", PORT=str(self.port), MODEL_LOAD_DELAY_S=f"{delay_s:.2f}",
                    PYTHONUNBUFFERED="1")
         argv = [sys.executable, "app.py"]
-        command = kubelet_argv(config, argv) if self.sandboxed else argv
+        self.as_uid = self.sandboxed and _user_namespaces_work(config)
+        command = kubelet_argv(config, argv, self.as_uid) if self.sandboxed else argv
         self._log = tempfile.TemporaryFile(mode="w+b")
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen(command, env=env, cwd=str(lab_dir), stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True,
                                      preexec_fn=sandbox.hard_limits(config.memory_mb, config.cpu_s))
+
+    def describe_sandbox(self) -> str:
+        if self.as_uid:
+            return "bwrap: uid 65534, read-only root and app folder, /tmp writable"
+        if self.sandboxed:
+            return "bwrap without user namespaces: read-only root and app folder, uid not changed"
+        return "none: no bubblewrap here, so uid and read-only root are not enforced"
 
     def since_start(self) -> float:
         return time.monotonic() - self.started_at

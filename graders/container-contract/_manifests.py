@@ -577,6 +577,14 @@ def dockerfile_problems(text: str, container_port: int | None) -> list[str]:
     if len(stages) >= 2 and not copies_from:
         problems.append("the final stage never copies from an earlier stage (COPY --from=<stage>): the build stage "
                         "is wasted and the runtime stage must be installing things itself")
+    copied: set[str] = set()
+    for instruction in final.instructions:
+        if instruction.keyword in ("COPY", "ADD") and "--from=" not in instruction.args:
+            words = [w for w in (exec_form(instruction.args) or instruction.args.split()) if not w.startswith("--")]
+            copied |= {Path(w).name or w for w in words[:-1]}
+    if not ({"app.py", "embedder.py"} <= copied or "." in copied or "./" in copied):
+        problems.append(f"the final stage copies {sorted(copied) or 'no files'} from the build context; the service "
+                        "needs app.py and embedder.py in its WORKDIR")
     for instruction in final.instructions:
         if instruction.keyword == "RUN":
             command = instruction.args
@@ -611,7 +619,7 @@ def dockerfile_problems(text: str, container_port: int | None) -> list[str]:
         if argv[0] in shells:
             problems.append(f"the container starts {argv[:3]}: a shell as PID 1 does not forward SIGTERM; start python itself")
         runs_app = "app.py" in [Path(a).name for a in argv] or ("-m" in argv and "app" in argv)
-        if not runs_app:
+        if not runs_app and argv[0] not in shells:
             problems.append(f"the container runs {argv}, not the service (python app.py)")
     exposed = set()
     for instruction in final.instructions:

@@ -255,6 +255,7 @@ def test_readiness_follows_model_load(runtime, record_metric):
     """Run as uid 65534 on a read-only root: /livez 200 and /readyz 503 while the model loads, then /readyz 200"""
     startup, app = runtime.startup, runtime.app
     record_metric("model_load_delay_s", startup.delay_s)
+    record_metric("sandbox", app.describe_sandbox())
     answered = [s for s in startup.samples if s[1] is not None or s[2] is not None]
     if not app.alive() and startup.ready_at_s is None:
         pytest.fail(f"the app exited with code {app.exit_code()} {app.since_start():.1f} s after start, before it was "
