@@ -630,6 +630,6 @@ def dockerfile_problems(text: str, container_port: int | None) -> list[str]:
     return problems
 
 
-__all__ = ["BUILDS", "K8S_VERSION", "NAMESPACES", "Build", "availability_problems", "build_all", "dockerfile_problems",
-           "grace_period_s", "image_problems", "kustomize", "memory_of", "probe_base_propagation", "resource_problems",
+__all__ = ["BUILDS", "K8S_VERSION", "NAMESPACES", "Build", "app_container", "availability_problems", "build_all", "dockerfile_problems",
+           "grace_period_s", "image_problems", "kustomize", "listen_port", "memory_of", "probe_base_propagation", "resource_problems",
            "run_hadolint", "schema_problems", "security_problems", "validate_strict"]

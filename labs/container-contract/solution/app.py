@@ -23,12 +23,11 @@ import threading
 from contextlib import asynccontextmanager
 from typing import Annotated
 
+import embedder
 import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, StringConstraints
-
-import embedder
 
 MAX_TEXTS = 64  # per request: bounds the memory one request can take
 MAX_TEXT_CHARS = 2000

@@ -18,17 +18,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from contextlib import asynccontextmanager
 from typing import Annotated
 
+import embedder
 import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, StringConstraints
-
-import embedder
 
 MAX_TEXTS = 64  # per request: bounds the memory one request can take
 MAX_TEXT_CHARS = 2000
