@@ -48,7 +48,7 @@ MIN_COSINE = 0.9999  # the app's vectors vs the workbench embedder's (reference:
 START_LIMIT_S = 30.0  # process start to ready, beyond the model-load delay
 FIRST_EMBED_MAX_S = 1.5  # the first /embed after /readyz turned 200 (reference: 0.01-0.1 s)
 LIVEZ_MAX_S = 1.0  # the kubelet's default probe timeoutSeconds (reference under load: 0.01-0.2 s)
-LIVE_LOAD = (3, 32, 50, 90)  # requests at once, texts each, words per text (min, max): about 1 s of CPU each
+LIVE_LOAD = (4, 32, 50, 90)  # requests at once, texts each, words per text (min, max): about 1.2 s of CPU each
 DRAIN_LOAD = (3, 24, 40, 80)  # the same for the SIGTERM check
 ROWS_CHECKED = 8  # rows of each loaded answer compared with the reference (chosen from the seed)
 LIMIT_HEADROOM = 1.25  # memory limit >= 1.25 x measured peak RSS
