@@ -113,6 +113,8 @@ class App:
 
     def app_pid(self) -> int | None:
         """The python process itself (the container's main process), not the sandbox around it."""
+        if not self.sandboxed:
+            return self.proc.pid if self.proc.poll() is None else None
         return find_descendant(self.proc.pid, "app.py")
 
     def alive(self) -> bool:
@@ -159,7 +161,7 @@ def find_descendant(pid: int, word: str) -> int | None:
 
 
 def memory_kib(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM (peak) of a process, in KiB."""
+    """VmRSS and VmHWM (peak) of a process, in KiB (without /proc: the RSS from `ps` for both)."""
     out = {}
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -167,7 +169,12 @@ def memory_kib(pid: int) -> dict[str, int]:
             if key in ("VmRSS", "VmHWM"):
                 out[key] = int(value.split()[0])
     except (OSError, ValueError, IndexError):
-        pass
+        try:
+            rss = int(subprocess.run(["ps", "-o", "rss=", "-p", str(pid)], capture_output=True, text=True,
+                                     timeout=5).stdout.strip())
+            out = {"VmRSS": rss, "VmHWM": rss}
+        except (OSError, ValueError, subprocess.SubprocessError):
+            pass
     return out
 
 
@@ -193,8 +200,11 @@ def _listening() -> list[tuple[str, int, str]]:
     return found
 
 
-def listening_addresses(port: int) -> list[str]:
-    """Local addresses of sockets listening on `port` in this network namespace (the app's too)."""
+def listening_addresses(port: int) -> list[str] | None:
+    """Local addresses of sockets listening on `port` in this network namespace (the app's too);
+    None where /proc/net cannot be read (not Linux)."""
+    if not Path("/proc/net/tcp").exists():
+        return None
     return [address for address, bound, _ in _listening() if bound == port]
 
 

@@ -312,8 +312,8 @@ def test_serves_on_all_interfaces_and_stays_live_under_load(runtime, seed, recor
     """Listens on 0.0.0.0:$PORT, embeds correctly, rejects bad batches with 422, /livez stays fast under load"""
     app = _need_running(runtime)
     addresses = listening_addresses(app.port)
-    record_metric("listening_on", ",".join(addresses) or "-")
-    assert any(a in ("0.0.0.0", "::") for a in addresses), (
+    record_metric("listening_on", ",".join(addresses) or "-" if addresses is not None else "unknown (no /proc/net)")
+    assert addresses is None or any(a in ("0.0.0.0", "::") for a in addresses), (
         f"the app listens on {addresses or 'nothing'} at port {app.port}; the kubelet's probes and the Service reach "
         "the pod's IP, so listen on 0.0.0.0")
     texts = make_texts(seed + 1, 11, 2, 12)
