@@ -264,3 +264,33 @@ def test_copy_detection_flags_a_renamed_copy_and_the_reference_but_not_independe
     flags = {(f.a, f.b) for f in similar_pairs("python-async", {"ana": renamed, "bo": own, "cy": solution}, solution, starter)}
     assert ("ana", "cy") in flags and ("ana", REFERENCE) in flags and ("cy", REFERENCE) in flags
     assert not any("bo" in pair for pair in flags)
+
+
+def test_timing_bounds_get_the_labs_tolerance_only_when_a_lead_regrades(monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.core.labs import load_labs
+    from workbench.grading_kit import timing_limit
+
+    monkeypatch.delenv("WORKBENCH_TIMING_TOLERANCE", raising=False)
+    assert timing_limit(0.8) == 0.8
+    monkeypatch.setenv("WORKBENCH_TIMING_TOLERANCE", "2.0")
+    assert timing_limit(0.8) == 1.6
+    monkeypatch.setenv("WORKBENCH_TIMING_TOLERANCE", "0.1")  # never stricter than the learner's own run
+    assert timing_limit(0.8) == 0.8
+    declared = {lab_id: lab.spec.limits.timing_tolerance for lab_id, lab in load_labs().items()}
+    assert declared["serving-batching"] == declared["python-async"] == declared["llm-gateway"] == 2.0
+
+
+def test_materialize_lays_the_work_over_the_starter_and_refuses_unsafe_paths(tmp_path: Path) -> None:
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.snapshots import materialize
+
+    starter = tmp_path / "starter"
+    (starter / "data").mkdir(parents=True)
+    (starter / "data" / "rows.csv").write_text("a,b\n")
+    (starter / "toy.py").write_text("def add(a, b):\n    return 0\n")
+    materialize(starter, {"toy.py": SOLUTION.encode(), "pkg/extra.py": b"X = 1\n"}, tmp_path / "lab")
+    assert (tmp_path / "lab" / "toy.py").read_text() == SOLUTION and (tmp_path / "lab" / "data" / "rows.csv").is_file()
+    assert (tmp_path / "lab" / "pkg" / "extra.py").read_bytes() == b"X = 1\n"
+    for bad in ("../escape.py", "/etc/passwd", "a/../../b.py", ".git/hooks/post-checkout", "", "a\\b.py"):
+        with pytest.raises(WorkbenchError, match="unsafe file path"):
+            materialize(starter, {bad: b"x"}, tmp_path / f"lab-{abs(hash(bad))}")
