@@ -31,7 +31,8 @@ def export(
         None, "--name", help="Your display name in reports (remembered); default: the last one, else git user.name, else your login."),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Export your graded evidence as a signed bundle for your team lead (key created on first use)."""
+    """Export your graded evidence, with the files behind each lab's best attempt, as a signed bundle
+    for your team lead (key created on first use)."""
     from ..core.bundle import export_bundle
     from ..core.resources import config_dir
     from ..core.workspace import find_workspace
@@ -40,12 +41,13 @@ def export(
     if as_json:
         print_json({"path": str(outcome.path), "learner_id": outcome.learner_id, "name": outcome.name,
                     "key": outcome.fingerprint, "public_key": outcome.public_key, "key_created": outcome.key_created, "labs": outcome.labs,
-                    "checks": outcome.checks, "warnings": outcome.warnings})
+                    "checks": outcome.checks, "files": outcome.files, "bytes": outcome.bytes, "warnings": outcome.warnings})
         return
     out_console = console()
     if outcome.key_created:
         out_console.print(f"Created your signing key in {config_dir()} (keep it; it identifies your bundles).", soft_wrap=True)
     out_console.print(f"Wrote [bold]{outcome.path}[/]: {outcome.labs} lab(s), {outcome.checks} check(s), "
+                      f"{outcome.files} file(s) of work ({outcome.bytes / 1024:.0f} KiB) for your lead to re-grade, "
                       f"signed as {outcome.name} with key {outcome.fingerprint}", soft_wrap=True)
     out_console.print(f"[dim]Public key (for your lead's --trusted-keys file): {outcome.public_key}[/]", soft_wrap=True)
     for warning in outcome.warnings:
