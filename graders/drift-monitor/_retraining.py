@@ -21,14 +21,14 @@ from _streams import ABRUPT_WIDTH, concept_rows, drift_rows
 
 from workbench.grader_plugin import call_learner
 
-MAX_ACCURACY_DROP = 0.02   # retrained accuracy >= pre-drift accuracy - 2 points; reference worst: -1.1 points
+MAX_ACCURACY_DROP = 0.02   # retrained accuracy >= pre-drift accuracy - 2 points; reference worst: -0.7 points (24 seeds)
 MAX_RETRAINS = 3           # per stream
 BATCH_ROWS = 50
 AFTER_CHANGE = 2500        # rows each drift stream runs past its change point
 CONTROL_ROWS = 4000
 ERROR_RATE_WINDOW = 200
 COUNTERS = ("model_samples_total", "model_errors_total", "model_drift_alarms_total", "model_retrains_total")
-RUNS = (("sea", "sea", True), ("sine-flip", "sine-flip", True), ("sea-noise2", "sea-noise2", False),
+RUNS = (("sea", "sea", True), ("sine-flip", "sine-flip", True), ("sea-rise", "sea-rise", False),
         ("control", "sea-noise2", False))
 
 

@@ -23,8 +23,10 @@ def _concept(family: str, which: int, seed: int):
         return synth.SEA(variant=(0, 2)[which], seed=seed)
     if family == "sea-noise10":              # held out: 10% label noise, threshold 7 -> 9.5
         return synth.SEA(variant=(2, 3)[which], noise=0.1, seed=seed)
-    if family == "sea-noise2":               # held out: 2% label noise, threshold 7 -> 9.5
+    if family == "sea-noise2":               # held out: 2% label noise (the stable stream of the retraining runs)
         return synth.SEA(variant=(2, 3)[which], noise=0.02, seed=seed)
+    if family == "sea-rise":                 # held out: threshold 7 -> 9.5
+        return synth.SEA(variant=(2, 3)[which], seed=seed)
     if family == "sine-flip":                # held out: SINE1 -> SINE1 reversed
         return synth.Sine(classification_function=(0, 1)[which], seed=seed)
     if family == "agrawal":                  # held out: Agrawal loan function 0 -> 2, gradual
