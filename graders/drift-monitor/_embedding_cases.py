@@ -15,6 +15,7 @@ SHIFT_ALPHA = 0.01         # a shift must give p < this; reference: p = 0.001 (1
 FALSE_ALARM_ALPHA = 0.05   # a same-distribution split "alarms" when p < this
 FALSE_ALARM_MAX = 0.20     # share of alarming splits allowed; reference: 0-7% over 30 splits
 SPLITS = 30
+MIN_DISTINCT_P = 5         # p-values over the 30 splits must vary; reference: 28-29 distinct, median 0.82-0.90
 
 _cache: dict[int, tuple[list, list]] = {}
 
