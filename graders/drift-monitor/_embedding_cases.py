@@ -29,7 +29,7 @@ def embedding_cases(seed: int) -> tuple[list[tuple[str, np.ndarray, np.ndarray]]
 
     def draw_pair(topics: list[str], ref_counts: list[int], cur_counts: list[int]) -> tuple[np.ndarray, np.ndarray]:
         ref, cur = [], []
-        for topic, n_ref, n_cur in zip(topics, ref_counts, cur_counts):
+        for topic, n_ref, n_cur in zip(topics, ref_counts, cur_counts, strict=True):
             order = rng.permutation(PER_TOPIC)
             ref.append(pools[topic][order[:n_ref]])
             cur.append(pools[topic][order[n_ref:n_ref + n_cur]])

@@ -12,7 +12,13 @@ import math
 
 import numpy as np
 import pytest
-from _embedding_cases import FALSE_ALARM_ALPHA, FALSE_ALARM_MAX, MIN_DISTINCT_P, SHIFT_ALPHA, embedding_cases
+from _embedding_cases import (
+    FALSE_ALARM_ALPHA,
+    FALSE_ALARM_MAX,
+    MIN_DISTINCT_P,
+    SHIFT_ALPHA,
+    embedding_cases,
+)
 from _reference import ks_cases, ks_reference, psi_cases, psi_reference
 from _retraining import MAX_ACCURACY_DROP, retraining_runs
 from _streams import error_stream
@@ -247,7 +253,7 @@ def test_embedding_shift_detected(learner_module, seed, record_metric):
     _p_value(stats, *np.random.default_rng(seed).normal(size=(2, 20, 8)), "a first small call (20 x 8 arrays)")
     shifts, _ = embedding_cases(seed)
     missed = []
-    for (name, reference, current), key in zip(shifts, ("swap", "new_privacy", "mix", "new_praise")):
+    for (name, reference, current), key in zip(shifts, ("swap", "new_privacy", "mix", "new_praise"), strict=True):
         p = _p_value(stats, reference, current, name)
         record_metric(f"p_{key}", p)
         if not p < SHIFT_ALPHA:

@@ -12,7 +12,6 @@ from collections import deque
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
-from river import drift
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler

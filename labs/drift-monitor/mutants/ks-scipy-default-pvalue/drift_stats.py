@@ -8,7 +8,6 @@ on a reference window (training data, last month) and a current window (today's 
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import kolmogorov
 
 PSI_FLOOR = 1e-4  # a bin share below this is raised to it before the logarithm
 
