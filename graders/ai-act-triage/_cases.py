@@ -60,6 +60,8 @@ def make_card(rng: random.Random, function: str, index: int) -> dict:
         flags += ["public_interest_text"] + _maybe(rng, 0.5, "editorial_responsibility")
     noise = [f for f in CONTEXT_FLAGS if f not in flags]
     flags += _maybe(rng, 0.06, *noise)
+    if function == "remote_biometric_identification":
+        flags = [f for f in flags if f != "art6_3_condition"]  # keep Art. 6(3) off biometric identification
     rng.shuffle(flags)
     card = {"id": f"sys-{index:04d}", "name": f"{function.replace('_', ' ')} #{index}", "function": function,
             "flags": sorted(set(flags), key=flags.index), "deployer_type": rng.choice(DEPLOYER_TYPES)}
@@ -68,12 +70,77 @@ def make_card(rng: random.Random, function: str, index: int) -> dict:
     return card
 
 
-def make_cards(seed: int, per_function: int = 7) -> list[dict]:
-    """Every function of the vocabulary, `per_function` times, in a shuffled order."""
+# (function, flags forced on, flags forced off, attribute pool, deployer type): each side of every
+# exception, drawn twice per run whatever the random draw above gives
+_EU = ("workplace", "education")
+_RBI = ("real_time", "publicly_accessible_space", "law_enforcement")
+EDGES = [
+    ("emotion_recognition", ("workplace", "medical_or_safety"), (), None, None),
+    ("emotion_recognition", ("education", "medical_or_safety"), (), None, None),
+    ("emotion_recognition", ("education",), ("medical_or_safety",), None, None),
+    ("emotion_recognition", ("workplace",), ("medical_or_safety",), None, None),
+    ("emotion_recognition", (), _EU, None, None),
+    ("remote_biometric_identification", _RBI, RBI_EXCEPTIONS, None, None),
+    *(("remote_biometric_identification", (*_RBI, exception), (), None, None) for exception in RBI_EXCEPTIONS),
+    ("remote_biometric_identification", _RBI[1:], ("real_time",), None, None),
+    ("remote_biometric_identification", _RBI[:2], ("law_enforcement",), None, None),
+    ("remote_biometric_identification", ("real_time", "law_enforcement"), ("publicly_accessible_space",), None, None),
+    ("biometric_verification", _RBI, (), None, None),
+    ("offence_risk_prediction", ("solely_profiling",), (), None, None),
+    ("offence_risk_prediction", (), ("solely_profiling",), None, None),
+    ("biometric_categorisation", (), (), ART5_ATTRIBUTES, None),
+    ("biometric_categorisation", (), (), PROTECTED_ATTRIBUTES, None),
+    ("biometric_categorisation", (), (), OTHER_ATTRIBUTES, None),
+    ("manipulative_techniques", ("significant_harm",), (), None, None),
+    ("manipulative_techniques", (), ("significant_harm",), None, None),
+    ("exploits_vulnerabilities", ("significant_harm",), (), None, None),
+    ("exploits_vulnerabilities", (), ("significant_harm",), None, None),
+    ("social_scoring", ("detrimental_treatment",), (), None, None),
+    ("social_scoring", (), ("detrimental_treatment",), None, None),
+    ("face_scraping", (), (), None, None),
+    ("product_safety_component", ("third_party_conformity_assessment", "art6_3_condition"), ("profiling",), None, None),
+    ("product_safety_component", (), ("third_party_conformity_assessment",), None, None),
+    ("recruitment_screening", ("art6_3_condition",), ("profiling",), None, None),
+    ("worker_management", ("art6_3_condition", "profiling"), (), None, None),
+    ("critical_infrastructure_safety", (), ("art6_3_condition",), None, "public_authority"),
+    ("critical_infrastructure_safety", (), ("art6_3_condition",), None, "public_service"),
+    ("creditworthiness", (), ("art6_3_condition",), None, "private"),
+    ("life_health_insurance_pricing", (), ("art6_3_condition",), None, "private"),
+    ("public_benefits_eligibility", (), ("art6_3_condition",), None, "public_authority"),
+    ("exam_proctoring", (), ("art6_3_condition",), None, "public_service"),
+    ("emergency_call_triage", (), ("art6_3_condition",), None, "private"),
+    ("financial_fraud_detection", ("profiling",), (), None, None),
+    ("campaign_logistics", (), (), None, None),
+    ("election_influence", (), ("art6_3_condition",), None, None),
+    ("news_writer", ("public_interest_text", "editorial_responsibility"), ("deep_fake",), None, None),
+    ("news_writer", ("public_interest_text",), ("editorial_responsibility", "deep_fake"), None, None),
+    ("image_generator", ("generates_synthetic_content", "deep_fake", "editorial_responsibility"), (), None, None),
+]
+
+
+def _edge_card(rng: random.Random, edge: tuple, index: int) -> dict:
+    function, on, off, pool, deployer = edge
+    card = make_card(rng, function, index)
+    flags = [f for f in card["flags"] if f not in off]
+    flags += [f for f in on if f not in flags]
+    rng.shuffle(flags)
+    card["flags"] = flags
+    if pool:
+        card["attributes"] = sorted(set(rng.sample(pool, rng.choice([1, 2]))))
+    if deployer:
+        card["deployer_type"] = deployer
+    return card
+
+
+def make_cards(seed: int, per_function: int = 6) -> list[dict]:
+    """Every function of the vocabulary `per_function` times with random facts, plus every edge of
+    EDGES twice, in a shuffled order."""
     rng = random.Random(seed)
     functions = [f for f in FUNCTIONS for _ in range(per_function)]
-    rng.shuffle(functions)
-    return [make_card(rng, function, i) for i, function in enumerate(functions)]
+    cards = [make_card(rng, function, i) for i, function in enumerate(functions)]
+    cards += [_edge_card(rng, edge, len(cards) + i) for i, edge in enumerate(EDGES * 2)]
+    rng.shuffle(cards)
+    return cards
 
 
 def make_penalty_cases(seed: int) -> list[tuple[str, float, bool]]:
@@ -168,5 +235,11 @@ def make_inventory(seed: int, n: int = 80) -> tuple[list[dict], str]:
     if today.day > 28:
         models[0]["last_validated"] = None
         models[0]["deployed"] = today.isoformat()
+    # changed on the day it was validated: the validation covers the change
+    same_day = (today - timedelta(days=rng.randrange(100, 700))).isoformat()
+    models[1].update(last_validated=same_day, last_material_change=same_day)
+    # changed after the last validation, and by the interval alone not yet due
+    models[2].update(risk_tier=3, ai_act_tier="minimal", last_validated=(today - timedelta(days=200)).isoformat(),
+                     last_material_change=(today - timedelta(days=rng.randrange(1, 150))).isoformat())
     rng.shuffle(models)
     return models, today.isoformat()
