@@ -127,7 +127,7 @@ def applies_from(provision: str) -> str:
     match = _PROVISION.match(provision)
     if not match:
         raise ValueError(f"not a provision reference: {provision!r}")
-    article, paragraph = int(match.group(1)), match.group(3)
+    article = int(match.group(1))
     if article <= 5:                                   # Chapters I and II
         return "2025-02-02"
     early = (28 <= article <= 39                       # Chapter III Section 4

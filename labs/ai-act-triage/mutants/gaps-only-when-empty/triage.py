@@ -204,7 +204,6 @@ def _written(text) -> bool:
     if not isinstance(text, str):
         return False
     words = text.split()
-    placeholders = [w for w in words if w.strip(".,;:!?()[]\"'").lower() in ("tbd", "todo", "tba")]
     return bool(words)
 
 
