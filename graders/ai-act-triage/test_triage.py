@@ -145,7 +145,7 @@ def test_obligations_per_role(learner, cards, record_metric):
 
 # -- 5. application dates ------------------------------------------------------------------------------
 
-@pytest.mark.check(skill="domain-specialization", points=2, hint=2, required=True)
+@pytest.mark.check(skill="security-governance", points=2, hint=2, required=True)
 def test_application_dates(learner, seed, record_metric):
     """applies_from() for every article of the Act and paragraph references (Art. 113)"""
     import random
