@@ -37,7 +37,7 @@ FAMILY_FIELD = {
     "duplicate_event_id": "event_id", "negative_price": "price", "price_too_high": "price", "naive_ts": "ts",
     "ts_before_2026_by_offset": "ts", "ts_in_2027": "ts", "clicked_not_binary": "clicked", "negative_dwell": "dwell_ms",
     "dwell_not_integer": "dwell_ms", "bad_user_id": "user_id", "unknown_country": "country", "null_price": "price",
-    "non_finite_price": "price", "event_id_empty": "event_id",
+    "event_id_empty": "event_id",
 }
 
 

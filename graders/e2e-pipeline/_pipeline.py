@@ -6,6 +6,7 @@ small keep-alive HTTP client."""
 from __future__ import annotations
 
 import csv
+import ctypes
 import hashlib
 import http.client
 import json
@@ -47,6 +48,12 @@ class Tail:
             return ""
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGKILL it when the grader process dies (Linux prctl PR_SET_PDEATHSIG)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+
+
 # -- the MLflow tracking server -------------------------------------------------------------------
 
 class MlflowServer:
@@ -64,10 +71,11 @@ class MlflowServer:
                    LITELLM_LOCAL_MODEL_COST_MAP="True", MLFLOW_ENABLE_TELEMETRY="false", DO_NOT_TRACK="1",
                    PYTHONUNBUFFERED="1")
         self.log = Tail()
+        # same process group as the grader (a grading timeout kills the group) and killed with it
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "mlflow.server.fastapi_app:app", "--host", HOST, "--port", str(self.port),
-             "--workers", "1", "--log-level", "warning", "--no-access-log"],
-            env=env, stdout=self.log.file, stderr=subprocess.STDOUT, start_new_session=True,
+             "--log-level", "warning", "--no-access-log"],
+            env=env, stdout=self.log.file, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
         )
         self._ready: str | None | bool = False
 
@@ -95,10 +103,7 @@ class MlflowServer:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            self.proc.kill()
             try:
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:

@@ -4,7 +4,6 @@ beats the current champion on the validation rows, both scored now, on the same 
 from __future__ import annotations
 
 import pandas as pd
-
 from contract import CHAMPION, FEATURES, LABEL
 
 

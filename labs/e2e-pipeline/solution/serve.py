@@ -9,10 +9,17 @@ from contextlib import asynccontextmanager
 from typing import Literal
 
 import pandas as pd
+from contract import (
+    CHAMPION,
+    COUNTRIES,
+    DEFAULT_MODEL_NAME,
+    DEVICES,
+    FEATURES,
+    MAX_DWELL_MS,
+    MAX_PRICE,
+)
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
-
-from contract import CHAMPION, COUNTRIES, DEFAULT_MODEL_NAME, DEVICES, FEATURES, MAX_DWELL_MS, MAX_PRICE
 
 _served: dict = {}
 

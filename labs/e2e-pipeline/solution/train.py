@@ -14,14 +14,20 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from contract import (
+    CLEAN_PATH,
+    DEFAULT_MODEL_NAME,
+    EXPERIMENT,
+    FEATURES,
+    LABEL,
+    METRICS_PATH,
+    MODEL_PATH,
+    VALIDATION_PATH,
+)
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-from contract import (
-    CLEAN_PATH, DEFAULT_MODEL_NAME, EXPERIMENT, FEATURES, LABEL, METRICS_PATH, MODEL_PATH, VALIDATION_PATH,
-)
 
 PARAMS = {"C": 1.0, "max_iter": 2000}
 

@@ -16,9 +16,17 @@ from pathlib import Path
 
 import pandas as pd
 import pandera.pandas as pa
-
 from contract import (
-    CLEAN_COLUMNS, CLEAN_PATH, COUNTRIES, DEVICES, MAX_DWELL_MS, MAX_PRICE, QUARANTINE_PATH, RAW_PATH, TS_FROM, TS_UNTIL,
+    CLEAN_COLUMNS,
+    CLEAN_PATH,
+    COUNTRIES,
+    DEVICES,
+    MAX_DWELL_MS,
+    MAX_PRICE,
+    QUARANTINE_PATH,
+    RAW_PATH,
+    TS_FROM,
+    TS_UNTIL,
 )
 
 RAW_FIELDS = ["event_id", "ts", "user_id", "device", "country", "price", "dwell_ms", "clicked"]

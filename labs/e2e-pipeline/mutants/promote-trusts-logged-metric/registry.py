@@ -4,7 +4,6 @@ beats the current champion on the validation rows, both scored now, on the same 
 from __future__ import annotations
 
 import pandas as pd
-
 from contract import CHAMPION, FEATURES, LABEL
 
 
@@ -25,7 +24,7 @@ def promote(tracking_uri: str, model_name: str, version: str, validation_path: s
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
-    validation = pd.read_csv(validation_path)
+
     def logged(v: str) -> float:  # the val_accuracy the version's run logged at training time
         return client.get_run(client.get_model_version(model_name, v).run_id).data.metrics["val_accuracy"]
 

@@ -16,9 +16,17 @@ from pathlib import Path
 
 import pandas as pd
 import pandera.pandas as pa
-
 from contract import (
-    CLEAN_COLUMNS, CLEAN_PATH, COUNTRIES, DEVICES, MAX_DWELL_MS, MAX_PRICE, QUARANTINE_PATH, RAW_PATH, TS_FROM, TS_UNTIL,
+    CLEAN_COLUMNS,
+    CLEAN_PATH,
+    COUNTRIES,
+    DEVICES,
+    MAX_DWELL_MS,
+    MAX_PRICE,
+    QUARANTINE_PATH,
+    RAW_PATH,
+    TS_FROM,
+    TS_UNTIL,
 )
 
 RAW_FIELDS = ["event_id", "ts", "user_id", "device", "country", "price", "dwell_ms", "clicked"]
@@ -144,8 +152,7 @@ def run_etl(raw_path: str = RAW_PATH, clean_path: str = CLEAN_PATH, quarantine_p
     Path(clean_path).parent.mkdir(parents=True, exist_ok=True)
     clean.to_csv(clean_path, index=False)
     Path(quarantine_path).parent.mkdir(parents=True, exist_ok=True)
-    with open(quarantine_path, "w", encoding="utf-8") as out:
-        pass  # rejected lines are simply left out
+    Path(quarantine_path).write_text("", encoding="utf-8")  # rejected lines are simply left out
     return {"total": len(lines), "clean": len(clean), "quarantined": len(quarantine)}
 
 
