@@ -40,6 +40,14 @@ class Tail:
     def __init__(self) -> None:
         self.file = tempfile.TemporaryFile(mode="w+b")
 
+    def count(self, needle: str) -> int:
+        """How many times `needle` occurs in the whole log."""
+        try:
+            self.file.seek(0)
+            return self.file.read().decode("utf-8", "replace").count(needle)
+        except (OSError, ValueError):
+            return 0
+
     def text(self, chars: int = 2000) -> str:
         try:
             self.file.seek(0)
@@ -74,7 +82,7 @@ class MlflowServer:
         # same process group as the grader (a grading timeout kills the group) and killed with it
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "mlflow.server.fastapi_app:app", "--host", HOST, "--port", str(self.port),
-             "--log-level", "warning", "--no-access-log"],
+             "--log-level", "info"],  # the access log counts the requests the learner's API makes
             env=env, stdout=self.log.file, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
         )
         self._ready: str | None | bool = False
@@ -100,6 +108,10 @@ class MlflowServer:
             time.sleep(0.2)
         self._ready = f"the MLflow server did not answer within {timeout_s:g} s ({problem}):\n{self.log.text()}"
         return self._ready
+
+    def requests_served(self) -> int:
+        """HTTP requests answered so far (uvicorn's access log)."""
+        return self.log.count(' HTTP/1.1" ')
 
     def stop(self) -> None:
         if self.proc.poll() is None:
