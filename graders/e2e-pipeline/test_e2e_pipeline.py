@@ -252,8 +252,8 @@ class Pipeline:
         if index > 0:
             previous = self.step(self.STEPS[index - 1])
             if previous["code"] != 0:
-                pytest.fail(f"the pipeline's '{self.STEPS[index - 1]}' step failed, so '{name}' could not run "
-                            f"(see that check)", pytrace=False)
+                pytest.fail(f"the pipeline's '{self.STEPS[index - 1]}' step failed, so the steps after it could not "
+                            f"run (see the check of that step)", pytrace=False)
         if name in self.results:
             return self.results[name]
         if name == "build":
