@@ -337,8 +337,9 @@ def verify_bundle(data: bytes, source: str, state: InstalledState, trusted: Trus
         return reject("bad-signature", "the signature was not made with the key in the bundle", learner_id)
     if version == 1 and ("blobs" in payload or any(isinstance(lab, dict) and "submission" in lab for lab in payload.get("labs") or [])):
         return reject("bad-schema", "a version 1 bundle cannot carry work", learner_id)
-    try:
-        model = BundlePayload.model_validate(payload)
+    try:  # validated from the canonical bytes just hashed (pydantic's JSON path is the fast one)
+        prefix = canonical_json({"format": BUNDLE_FORMAT, "format_version": version})[:-1] + b',"payload":'
+        model = BundlePayload.model_validate_json(content[len(prefix):-1])
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
