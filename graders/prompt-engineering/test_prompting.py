@@ -40,11 +40,18 @@ from _reference import (
     write_gguf,
 )
 
-K_SHOTS = 4
-N_DEV, N_TEST = 40, 60
-CALL_BUDGET = N_DEV + 2 * N_TEST   # one call per prompt: naive + few-shot on test, few-shot on dev
-ACCURACY_MIN = 0.70      # few-shot + dev threshold on the held-out test sentences
-GAIN_MIN = 0.10          # over the naive prompt (zero-shot, threshold 0) on the same sentences
+N_DEV, N_TEST = 40, 80
+CALL_BUDGET = N_DEV + 2 * N_TEST   # one call per prompt: naive and engineered on test, engineered on dev
+ACCURACY_MIN = 0.68      # engineered prompt + dev threshold on the held-out test sentences
+GAIN_MIN = 0.05          # over the naive prompt (threshold 0) on the same sentences
+NAIVE_SYSTEM = ("You classify the sentiment of one sentence from a movie review. "
+                "Answer with one word: positive or negative.")
+NAIVE_QUESTION = "Sentence: {sentence}\nSentiment:"
+
+
+def naive_messages(sentence: str) -> list[dict[str, str]]:
+    """The lab's fixed baseline prompt (README): the learner's code cannot move the baseline."""
+    return [{"role": "system", "content": NAIVE_SYSTEM}, {"role": "user", "content": NAIVE_QUESTION.format(sentence=sentence)}]
 JSON_ITEMS = 3           # live constrained-JSON items per run
 
 
@@ -469,7 +476,7 @@ def experiment(learner, seed) -> Experiment:
     started = time.perf_counter()
     try:
         result = learner.run_experiment(scorer, gguf_path(), [list(r) for r in split.pool], [list(r) for r in split.dev],
-                                        [r[0] for r in split.test], K_SHOTS)
+                                        [r[0] for r in split.test])
         error = None
     except Exception as exc:  # noqa: BLE001
         result, error = None, f"{getattr(exc, 'type_name', type(exc).__name__)}: {str(exc)[:300]}"
@@ -482,7 +489,7 @@ def _result(experiment: Experiment) -> dict[str, Any]:
             pytest.fail(f"run_experiment is not implemented yet ({experiment.error})", pytrace=False)
         pytest.fail(f"run_experiment raised {experiment.error}", pytrace=False)
     result = experiment.result
-    keys = ("shots", "naive_scores", "naive_predictions", "dev_scores", "threshold", "test_scores", "predictions")
+    keys = ("shots", "answer_prefix", "naive_scores", "naive_predictions", "dev_scores", "threshold", "test_scores", "predictions")
     assert isinstance(result, dict) and all(k in result for k in keys), (
         f"run_experiment returned {str(result)[:200]}; needs a dict with {keys}")
     return result
@@ -501,7 +508,7 @@ def _scores_match(learner, what: str, prompts: list[str], scores: list[float], e
 
 @pytest.mark.check(skill="generative-ai", points=2, hint=3, required=True)
 def test_experiment_is_wired_right(learner, experiment, smollm2_metadata, record_metric):
-    """run_experiment scores rendered prompts within the call budget and fits its threshold on dev only"""
+    """run_experiment scores the naive and the engineered prompts as rendered, within the call budget, with a threshold fitted on dev only"""
     result = _result(experiment)
     scorer, split = experiment.scorer, experiment.split
     record_metric("model_calls", len(scorer.prompts))
@@ -510,19 +517,24 @@ def test_experiment_is_wired_right(learner, experiment, smollm2_metadata, record
     assert scorer.refused == 0 and len(scorer.prompts) <= CALL_BUDGET, (
         f"{len(scorer.prompts) + scorer.refused} model calls asked, the budget is {CALL_BUDGET} (one per prompt)")
     shots = [list(r) for r in result["shots"]]
-    assert shots == _shots_reference(split.pool, K_SHOTS), f"shots {shots} are not choose_shots(pool, {K_SHOTS})"
+    assert len(shots) % 2 == 0 and shots == _shots_reference(split.pool, len(shots)), (
+        f"shots {shots} are not choose_shots(pool, {len(shots)})")
+    prefix = result["answer_prefix"]
+    assert isinstance(prefix, str) and len(prefix) <= 200, f"answer_prefix must be a string of at most 200 characters, got {prefix!r}"
+    record_metric("shots", len(shots))
     test = [r[0] for r in split.test]
     dev_labels = [r[1] for r in split.dev]
     assert len(result["naive_scores"]) == len(test) == len(result["test_scores"]) and len(result["dev_scores"]) == len(split.dev), (
         "naive_scores and test_scores need one score per test sentence, dev_scores one per dev row")
 
-    def prompts(sentences: list[str], with_shots: list[list[str]]) -> list[str]:
-        return [render_reference(_call("build_messages", learner.build_messages, s, with_shots), smollm2_metadata)
+    def prompts(sentences: list[str]) -> list[str]:
+        return [render_reference(_call("build_messages", learner.build_messages, s, shots), smollm2_metadata) + prefix
                 for s in sentences]
 
-    _scores_match(learner, "naive_scores", prompts(test, []), result["naive_scores"], experiment)
-    _scores_match(learner, "dev_scores", prompts([r[0] for r in split.dev], shots), result["dev_scores"], experiment)
-    _scores_match(learner, "test_scores", prompts(test, shots), result["test_scores"], experiment)
+    naive_prompts = [render_reference(naive_messages(s), smollm2_metadata) for s in test]
+    _scores_match(learner, "naive_scores (the lab's naive prompt)", naive_prompts, result["naive_scores"], experiment)
+    _scores_match(learner, "dev_scores", prompts([r[0] for r in split.dev]), result["dev_scores"], experiment)
+    _scores_match(learner, "test_scores", prompts(test), result["test_scores"], experiment)
     expected = fit_threshold_reference([float(s) for s in result["dev_scores"]], dev_labels)
     record_metric("threshold", round(float(result["threshold"]), 4))
     assert math.isclose(float(result["threshold"]), expected, abs_tol=1e-9), (
@@ -535,16 +547,16 @@ def test_experiment_is_wired_right(learner, experiment, smollm2_metadata, record
 
 @pytest.mark.check(skill="generative-ai", points=3, hint=3, required=True)
 def test_few_shot_and_threshold_beat_the_naive_prompt(experiment, record_metric):
-    """On held-out sentences, few-shot prompts with the dev threshold reach the accuracy bar and beat the naive prompt"""
+    """On held-out sentences, the engineered prompt with the dev threshold reaches the accuracy bar and beats the naive prompt"""
     result = _result(experiment)
     truth = [r[1] for r in experiment.split.test]
     naive = sum(p == y for p, y in zip(result["naive_predictions"], truth)) / len(truth)
     few = sum(p == y for p, y in zip(result["predictions"], truth)) / len(truth)
     few_at_zero = sum((s > 0) == (y == "positive") for s, y in zip(result["test_scores"], truth)) / len(truth)
     record_metric("naive_accuracy", round(naive, 4))
-    record_metric("few_shot_accuracy_threshold_0", round(few_at_zero, 4))
-    record_metric("few_shot_accuracy", round(few, 4))
+    record_metric("engineered_accuracy_threshold_0", round(few_at_zero, 4))
+    record_metric("engineered_accuracy", round(few, 4))
     record_metric("gain", round(few - naive, 4))
-    assert few >= ACCURACY_MIN, (f"few-shot + dev threshold: accuracy {few:.3f} on {len(truth)} held-out sentences, "
+    assert few >= ACCURACY_MIN, (f"your prompt + dev threshold: accuracy {few:.3f} on {len(truth)} held-out sentences, "
                                  f"needs >= {ACCURACY_MIN} (naive {naive:.3f})")
     assert few - naive >= GAIN_MIN, f"gain over the naive prompt {few - naive:+.3f} ({naive:.3f} -> {few:.3f}), needs >= {GAIN_MIN:+.2f}"

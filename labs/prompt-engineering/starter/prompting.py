@@ -12,8 +12,17 @@ from collections.abc import Callable
 from typing import Any
 
 LABELS = ("negative", "positive")
-SYSTEM_PROMPT = ("You classify the sentiment of one sentence from a movie review. "
-                 "Answer with one word: positive or negative.")
+
+# The naive prompt: fixed by the lab, the baseline every run is compared with. Do not change it.
+NAIVE_SYSTEM = ("You classify the sentiment of one sentence from a movie review. "
+                "Answer with one word: positive or negative.")
+NAIVE_QUESTION = "Sentence: {sentence}\nSentiment:"
+
+# Your prompt: what you engineer. Measure before you choose (try_it.py).
+SYSTEM_PROMPT = NAIVE_SYSTEM
+QUESTION = NAIVE_QUESTION
+ANSWER_PREFIX = ""  # the start of the assistant's answer, appended to the rendered prompt
+SHOTS_K = 4  # few-shot examples per prompt (even)
 
 
 # -- 1. the GGUF header -------------------------------------------------------------------------
@@ -38,6 +47,12 @@ def choose_shots(pool: list[list[str]], k: int) -> list[list[str]]:
     """k examples from the pool, half of each label, alternating labels (negative first), each
     label's examples in pool order."""
     raise NotImplementedError("choose_shots")
+
+
+def naive_messages(sentence: str) -> list[dict[str, str]]:
+    """The lab's naive prompt for a sentence (the baseline)."""
+    return [{"role": "system", "content": NAIVE_SYSTEM},
+            {"role": "user", "content": NAIVE_QUESTION.format(sentence=sentence)}]
 
 
 def build_messages(sentence: str, shots: list[list[str]]) -> list[dict[str, str]]:
@@ -68,10 +83,10 @@ def predict(scores: list[float], threshold: float) -> list[str]:
 
 
 def run_experiment(next_token_logprobs: Callable[[str], dict[str, float]], gguf_path: str, pool: list[list[str]],
-                   dev: list[list[str]], test: list[str], k: int = 4) -> dict[str, Any]:
-    """The naive prompt against few-shot prompts with a dev-fitted threshold, on the same test
-    sentences. Returns shots, naive_scores, naive_predictions, dev_scores, threshold, test_scores,
-    predictions (README, part 4)."""
+                   dev: list[list[str]], test: list[str]) -> dict[str, Any]:
+    """The naive prompt (threshold 0) against your prompt with a dev-fitted threshold, on the same
+    test sentences. Returns shots, answer_prefix, naive_scores, naive_predictions, dev_scores,
+    threshold, test_scores, predictions (README, part 4)."""
     raise NotImplementedError("run_experiment")
 
 

@@ -19,8 +19,17 @@ from jinja2.ext import loopcontrols
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 LABELS = ("negative", "positive")
-SYSTEM_PROMPT = ("You classify the sentiment of one sentence from a movie review. "
-                 "Answer with one word: positive or negative.")
+
+# The naive prompt: fixed by the lab, the baseline every run is compared with. Do not change it.
+NAIVE_SYSTEM = ("You classify the sentiment of one sentence from a movie review. "
+                "Answer with one word: positive or negative.")
+NAIVE_QUESTION = "Sentence: {sentence}\nSentiment:"
+
+# Your prompt: what you engineer (measure before you choose; README, "Measured").
+SYSTEM_PROMPT = "You are a movie critic. Read the review sentence and say whether it is positive or negative."
+QUESTION = "Review: {sentence}"
+ANSWER_PREFIX = "The review is"  # the start of the assistant's answer, appended to the rendered prompt
+SHOTS_K = 0  # few-shot examples per prompt: measured, 4 and 8 shots score below 0 shots on this model
 
 # -- 1. the GGUF header -------------------------------------------------------------------------
 
@@ -116,7 +125,7 @@ def render_chat(messages: list[dict[str, str]], metadata: dict[str, Any], add_ge
 def choose_shots(pool: list[list[str]], k: int) -> list[list[str]]:
     """k examples from the pool, half of each label, alternating labels (negative first), each
     label's examples in pool order."""
-    if k % 2:
+    if k % 2 or k < 0:
         raise ValueError("k must be even: half of the shots per label")
     by_label = {label: [row for row in pool if row[1] == label] for label in LABELS}
     if any(len(rows) < k // 2 for rows in by_label.values()):
@@ -127,8 +136,14 @@ def choose_shots(pool: list[list[str]], k: int) -> list[list[str]]:
     return shots
 
 
+def naive_messages(sentence: str) -> list[dict[str, str]]:
+    """The lab's naive prompt for a sentence (the baseline)."""
+    return [{"role": "system", "content": NAIVE_SYSTEM},
+            {"role": "user", "content": NAIVE_QUESTION.format(sentence=sentence)}]
+
+
 def _question(sentence: str) -> str:
-    return f"Sentence: {sentence}\nSentiment:"
+    return QUESTION.format(sentence=sentence)
 
 
 def build_messages(sentence: str, shots: list[list[str]]) -> list[dict[str, str]]:
@@ -181,23 +196,23 @@ def predict(scores: list[float], threshold: float) -> list[str]:
 
 
 def run_experiment(next_token_logprobs: Callable[[str], dict[str, float]], gguf_path: str, pool: list[list[str]],
-                   dev: list[list[str]], test: list[str], k: int = 4) -> dict[str, Any]:
-    """The naive prompt against few-shot prompts with a dev-fitted threshold, on the same test
-    sentences. One model call per prompt; prompts of one kind are scored in a row, so the shared
-    prefix stays in the model's cache."""
+                   dev: list[list[str]], test: list[str]) -> dict[str, Any]:
+    """The naive prompt (threshold 0) against your prompt with a dev-fitted threshold, on the same
+    test sentences. One model call per prompt; prompts of one kind are scored in a row, so their
+    shared prefix stays in the model's cache."""
     metadata = read_gguf_metadata(gguf_path)
-    shots = choose_shots(pool, k)
+    shots = choose_shots(pool, SHOTS_K)
 
-    def score(sentence: str, with_shots: list[list[str]]) -> float:
-        return label_score(next_token_logprobs(render_chat(build_messages(sentence, with_shots), metadata)))
+    def score(prompt: str) -> float:
+        return label_score(next_token_logprobs(prompt))
 
-    naive_scores = [score(s, []) for s in test]
-    dev_scores = [score(text, shots) for text, _ in dev]
+    naive_scores = [score(render_chat(naive_messages(s), metadata)) for s in test]
+    dev_scores = [score(render_chat(build_messages(text, shots), metadata) + ANSWER_PREFIX) for text, _ in dev]
     threshold = fit_threshold(dev_scores, [label for _, label in dev])
-    test_scores = [score(s, shots) for s in test]
-    return {"shots": shots, "naive_scores": naive_scores, "naive_predictions": predict(naive_scores, 0.0),
-            "dev_scores": dev_scores, "threshold": threshold, "test_scores": test_scores,
-            "predictions": predict(test_scores, threshold)}
+    test_scores = [score(render_chat(build_messages(s, shots), metadata) + ANSWER_PREFIX) for s in test]
+    return {"shots": shots, "answer_prefix": ANSWER_PREFIX, "naive_scores": naive_scores,
+            "naive_predictions": predict(naive_scores, 0.0), "dev_scores": dev_scores, "threshold": threshold,
+            "test_scores": test_scores, "predictions": predict(test_scores, threshold)}
 
 
 # -- 5. constrained JSON --------------------------------------------------------------------------
