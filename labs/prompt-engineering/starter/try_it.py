@@ -59,7 +59,7 @@ def main() -> None:
     pool, dev, test = rows[:12], rows[12:12 + n], rows[12 + n:12 + 2 * n]
     shots = prompting.choose_shots(pool, 4)
     print(repr(prompting.render_chat(prompting.build_messages(test[0][0], shots), metadata)))
-    result = prompting.run_experiment(local_logprobs(), GGUF, pool, dev, [t for t, _ in test], 4)
+    result = prompting.run_experiment(local_logprobs(), GGUF, pool, dev, [t for t, _ in test])
     truth = [label for _, label in test]
     for name in ("naive_predictions", "predictions"):
         accuracy = sum(p == y for p, y in zip(result[name], truth)) / len(truth)
