@@ -69,3 +69,16 @@ class SSEDecoder:
             self.retry = int(value)
         return None
 '''
+
+# The same bug as 0.4.1 in another implementation: every feed() starts from scratch (no line
+# kept between chunks, the CRLF flag forgotten) and a chunk's unfinished tail is read as a whole
+# line. A regression test must fail here too: one that passes has spotted 0.4.1's code (its
+# text, its helpers), not the behaviour the issue reports.
+_FEED_START = "        out: list[Event] = []\n"
+_FEED_END = "        return out\n\n    def _line"
+assert _FEED_START in SOURCE and _FEED_END in SOURCE
+BUGGY_SOURCE = SOURCE.replace(
+    _FEED_START, _FEED_START + "        self._buf.clear()\n        self._skip_newline = False\n").replace(
+    _FEED_END, "        if self._buf:\n            event = self._line(self._buf.decode(\"utf-8\"))\n"
+               "            self._buf.clear()\n            if event is not None:\n                out.append(event)\n"
+               + _FEED_END).replace("maintainers' fix of #42", "0.4.1's bug, written another way")

@@ -7,6 +7,7 @@ then, in the sandbox, runs the project's test suite on trees it assembles from t
 
 - after:     the commit as sent (the learner's fix and tests);
 - before:    the learner's tests on the unfixed 0.4.1 source (the regression test must fail);
+- same-bug:  the learner's tests on 0.4.1's bug written another way (it must fail there too);
 - reference: the learner's tests on the maintainers' own fix (it must pass: behaviour, not internals);
 - upstream:  upstream's unmodified tests on the learner's source (nothing else broke).
 
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from _maintainer_fix import BUGGY_SOURCE as SAME_BUG_DECODER
 from _maintainer_fix import SOURCE as MAINTAINER_DECODER
 from _streams import SHOWN_FAMILY, make_cases
 from _upstream import FOOTER, HEADER, ISSUE, UPSTREAM, apply_patch, removed_and_added, tree_files
@@ -156,6 +158,9 @@ class Runs:
                 tree = _assemble(self._work, kind, self._after)
             elif kind == "before":
                 tree = _assemble(self._work, kind, self._after, src_from=self._pristine)
+            elif kind == "same-bug":
+                tree = _assemble(self._work, kind, self._after, src_from=self._pristine)
+                (tree / "src" / "ssekit" / "decoder.py").write_text(SAME_BUG_DECODER)
             elif kind == "reference":
                 tree = _assemble(self._work, kind, self._after, src_from=self._pristine)
                 (tree / "src" / "ssekit" / "decoder.py").write_text(MAINTAINER_DECODER)
@@ -211,6 +216,18 @@ def _paragraphs(message: str) -> list[list[str]]:
     return paragraphs
 
 
+def _footer_and_body(message: str) -> tuple[list[str], list[str]]:
+    """(footer lines, body lines). The footer is the trailing run of paragraphs made only of
+    `Token: value` / `Token #value` lines: git does not read `Fixes #42` as a trailer, so
+    `git commit -s` puts the sign-off in a paragraph of its own after it."""
+    paragraphs = _paragraphs(message)[1:]
+    split = len(paragraphs)
+    while split > 0 and all(FOOTER.match(line) for line in paragraphs[split - 1]):
+        split -= 1
+    return ([line for paragraph in paragraphs[split:] for line in paragraph],
+            [line for paragraph in paragraphs[:split] for line in paragraph])
+
+
 @pytest.mark.check(skill="programming", points=2, hint=3, required=True, competency="Python (advanced)")
 def test_conventional_commit_message(commit, record_metric):
     """the commit message follows Conventional Commits and upstream's CONTRIBUTING.md"""
@@ -234,19 +251,13 @@ def test_conventional_commit_message(commit, record_metric):
     assert not description.endswith("."), f"the description ends with a period {where}"
     assert not description[0].isupper(), f"the description starts with a capital; upstream writes lower case {where}"
     assert len(lines) == 1 or not lines[1].strip(), "the header must be followed by a blank line"
-    paragraphs = _paragraphs(message)
-    assert len(paragraphs) >= 3, (
-        "after the header, upstream wants a body (what was wrong, why this fixes it) and then a footer paragraph "
-        f"(`Fixes #{ISSUE}`, `Signed-off-by: ...`); the message has {len(paragraphs)} paragraph(s)")
-    footer = paragraphs[-1]
-    bad = [line for line in footer if not FOOTER.match(line)]
-    assert not bad, (f"the last paragraph is the footer: every line is `Token: value` or `Token #value`; these are "
-                     f"not: {bad}")
+    footer, body = _footer_and_body(message)
+    assert footer, (f"the message needs a footer paragraph after the body: `Fixes #{ISSUE}` and your "
+                    "`Signed-off-by:` (footer lines are `Token: value` or `Token #value`)")
     refs = [line for line in footer if line.split(" #", 1)[0].split(":", 1)[0].strip().lower()
             in ("fixes", "closes", "resolves")]
-    assert any(line.rstrip().endswith(f"#{ISSUE}") and f"#{ISSUE}" in line for line in refs), (
-        f"the footer must close the issue: `Fixes #{ISSUE}` (found {refs or 'no Fixes/Closes line'})")
-    body = [line for paragraph in paragraphs[1:-1] for line in paragraph]
+    assert any(line.rstrip().endswith(f"#{ISSUE}") for line in refs), (
+        f"the footer must close the issue: `Fixes #{ISSUE}` (found {refs or 'no Fixes/Closes/Resolves line'})")
     assert sum(len(line.split()) for line in body) >= 8, (
         f"the body says too little ({' '.join(body)!r}): say what was wrong and why the change fixes it")
 
@@ -255,8 +266,7 @@ def test_conventional_commit_message(commit, record_metric):
 def test_developer_certificate_of_origin(commit):
     """the commit carries a DCO sign-off by its author (`git commit -s`)"""
     _require(commit)
-    paragraphs = _paragraphs(commit.message)
-    footer = paragraphs[-1] if paragraphs else []
+    footer, _body = _footer_and_body(commit.message)
     signed = [line.split(":", 1)[1].strip() for line in footer if line.startswith("Signed-off-by:")]
     assert signed, "no `Signed-off-by:` line in the footer: commit with `git commit -s` (CONTRIBUTING.md, item 6)"
     assert commit.author in signed, (
@@ -294,8 +304,7 @@ def test_changelog_entry(commit, after_files, pristine_files, record_metric):
 
 @pytest.mark.check(skill="programming", points=2, hint=3, required=True, competency="Python (advanced)")
 def test_minimal_diff(commit, record_metric):
-    """the commit touches only the source, tests and changelog, adds tests without editing old ones, and
-    changes at most 40 source lines"""
+    """minimal diff: only src/, tests/ and CHANGELOG.md, old tests untouched, at most 40 changed source lines"""
     _require(commit)
     outside, src_lines = [], 0
     for added, deleted, path in commit.numstat:
@@ -406,8 +415,7 @@ def test_fix_decodes_any_chunking(commit, work, after_files, learner_process, se
 
 @pytest.mark.check(skill="programming", points=3, hint=2, required=True, competency="Python (advanced)")
 def test_regression_test_fails_before_and_passes_after(commit, runs, record_metric):
-    """a new test fails on 0.4.1 (an assertion, not an import error) and passes with the fix and with the
-    maintainers' own fix"""
+    """a new test fails on the bug (0.4.1, and the bug written another way), passes on your fix and the maintainers'"""
     _require(commit)
     new = runs.new_tests()
     record_metric("new_tests", len(new))
@@ -424,6 +432,14 @@ def test_regression_test_fails_before_and_passes_after(commit, runs, record_metr
                         "so it fails on an assertion before the fix", pytrace=False)
         pytest.fail(f"your new tests {new[:4]} pass on the unfixed 0.4.1 too: they do not reproduce issue #{ISSUE}",
                     pytrace=False)
+    same_bug = runs.get("same-bug")
+    code_bound = [name for name in failing_before if same_bug.outcomes.get(name) != "failed"]
+    failing_before = [name for name in failing_before if name not in code_bound]
+    record_metric("fail_on_same_bug", len(failing_before))
+    assert failing_before, (
+        f"your new tests {code_bound[:3]} fail on 0.4.1 but pass on another decoder with the same bug (every "
+        "feed() starts from scratch): they spot 0.4.1's code, not the behaviour the issue reports; feed chunks and "
+        "compare the events")
     after = runs.get("after")
     not_after = [name for name in failing_before if after.outcomes.get(name) != "passed"]
     assert not not_after, f"the regression test(s) {not_after} do not pass with your fix: {_short(after.output)}"
