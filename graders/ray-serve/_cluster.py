@@ -72,6 +72,7 @@ class RayHost:
         self.problem: str | None = None
         self.current_args: dict | None = None
         self._offsets: dict[str, int] = {}
+        self._sequence = 0
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -97,7 +98,10 @@ class RayHost:
         try:
             answer = self._answers.get(timeout=timeout_s)
         except queue.Empty:
-            raise HostError(f"the Ray host gave no answer within {timeout_s:g} s") from None
+            # the host works through commands one at a time: after this, every later one would wait too
+            self.problem = (f"the Ray host gave no answer within {timeout_s:g} s (a deploy that never became "
+                            f"healthy?); the checks after this one are not run:\n{self.log_tail()}")
+            raise HostError(self.problem) from None
         if answer is None:
             self._answers.put(None)
             raise HostError(f"the Ray host exited (code {self.proc.poll()}):\n{self.log_tail()}")
@@ -115,14 +119,19 @@ class RayHost:
             raise HostError(self.problem)
         with self._lock:
             assert self.proc.stdin is not None
+            self._sequence += 1
             try:
-                self.proc.stdin.write((json.dumps(command) + "\n").encode())
+                self.proc.stdin.write((json.dumps({**command, "id": self._sequence}) + "\n").encode())
                 self.proc.stdin.flush()
             except (OSError, ValueError) as exc:
                 raise HostError(f"the Ray host is gone ({exc}):\n{self.log_tail()}") from None
-            return self._next(timeout_s)
+            deadline = time.monotonic() + timeout_s
+            while True:  # an answer to an earlier command that timed out is dropped
+                answer = self._next(max(0.01, deadline - time.monotonic()))
+                if answer.get("id") == self._sequence:
+                    return answer
 
-    def deploy(self, args: dict, timeout_s: float = 90.0) -> dict:
+    def deploy(self, args: dict, timeout_s: float = 60.0) -> dict:
         """`serve.run(build_app(args))`; raises HostError with the learner's error."""
         self.current_args = None
         answer = self.command(timeout_s, cmd="deploy", args=args)
@@ -136,6 +145,13 @@ class RayHost:
         if not answer.get("ok"):
             raise HostError(f"serve.status() failed: {answer.get('error')}")
         return answer
+
+    def configs(self, timeout_s: float = 20.0) -> dict[str, dict]:
+        """{deployment name: its deployment config}, as Serve's controller holds it."""
+        answer = self.command(timeout_s, cmd="config")
+        if not answer.get("ok"):
+            raise HostError(f"reading the deployment config failed: {answer.get('error')}")
+        return answer["configs"]
 
     def running_replicas(self) -> int:
         """RUNNING replicas of the app's deployments, as Serve's controller reports them."""

@@ -2,7 +2,7 @@
 this file's text), in the learner's folder. It starts a local Ray instance on 127.0.0.1 and
 Serve's HTTP proxy on the port it is given, then follows the grader's commands, one JSON object
 per line on stdin: deploy (import the learner's `embed_service` and `serve.run` its
-`build_app(args)`), status, shutdown. Answers go to the original stdout as "@@wb {json}" lines;
+`build_app(args)`), status, config (each deployment's config as Serve's controller holds it), shutdown. Answers go to the original stdout as "@@wb {json}" lines;
 everything else anybody prints goes to stderr (the grader's log)."""
 
 import json
@@ -36,6 +36,7 @@ def _main(port, num_cpus):
     for line in sys.stdin:
         command = json.loads(line)
         name = command.get("cmd")
+        reply = lambda **fields: _answer(id=command.get("id"), **fields)  # noqa: E731
         try:
             if name == "deploy":
                 if module is None:
@@ -44,24 +45,31 @@ def _main(port, num_cpus):
                 app = module.build_app(dict(command["args"]))
                 begun = time.monotonic()
                 serve.run(app, name="embed", route_prefix="/embed")
-                _answer(ok=True, deploy_s=time.monotonic() - begun)
+                reply(ok=True, deploy_s=time.monotonic() - begun)
             elif name == "status":
                 status = serve.status().applications.get("embed")
                 deployments = {} if status is None else {
                     dep_name: {"status": str(dep.status.value), "replicas": dict(dep.replica_states)}
                     for dep_name, dep in status.deployments.items()}
-                _answer(ok=True, app=None if status is None else str(status.status.value), deployments=deployments)
+                reply(ok=True, app=None if status is None else str(status.status.value), deployments=deployments)
+            elif name == "config":
+                from ray.serve.context import _get_global_client  # noqa: PLC0415
+
+                app = _get_global_client().get_serve_details().get("applications", {}).get("embed") or {}
+                configs = {dep_name: dep.get("deployment_config", {})
+                           for dep_name, dep in (app.get("deployments") or {}).items()}
+                reply(ok=True, configs=json.loads(json.dumps(configs, default=str)))
             elif name == "shutdown":
                 try:
                     serve.shutdown()
                 finally:
                     ray.shutdown()
-                _answer(ok=True)
+                reply(ok=True)
                 return
             else:
-                _answer(ok=False, error=f"unknown command {name!r}")
+                reply(ok=False, error=f"unknown command {name!r}")
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the grader
-            _answer(ok=False, error=f"{type(exc).__name__}: {exc}"[:3000], trace=traceback.format_exc()[-3000:])
+            reply(ok=False, error=f"{type(exc).__name__}: {exc}"[:3000], trace=traceback.format_exc()[-3000:])
 
 
 _main(int(sys.argv[1]), int(sys.argv[2]))

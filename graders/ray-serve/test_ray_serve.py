@@ -30,7 +30,7 @@ from _cluster import (
 )
 
 MIN_COSINE = 0.9999  # batched vs unbatched vector of the same text (measured: 1.0000000)
-START_TIMEOUT_S = 150.0  # Ray + Serve start-up in the sandbox (measured 20-30 s on a busy 2-core machine)
+START_TIMEOUT_S = 120.0  # Ray + Serve start-up in the sandbox (measured 20-46 s on a busy 2-core machine)
 MIN_MEAN_BATCH = 2.0
 LOAD_CLIENTS = 24
 SCALE_CLIENTS = 32
@@ -51,7 +51,8 @@ class Settings:
         tag = f"{seed % 100000:05d}"
         common = {"min_replicas": 1, "max_replicas": 1}
         self.steady = {"max_batch_size": rng.randint(3, 7), "batch_wait_timeout_s": rng.choice([0.03, 0.05, 0.08]),
-                       "max_ongoing_requests": 32, "max_queued_requests": 128, **common, "version": f"s-{tag}"}
+                       "max_ongoing_requests": rng.randint(24, 40), "max_queued_requests": rng.randint(64, 200),
+                       **common, "version": f"s-{tag}"}
         self.backpressure = {"max_batch_size": rng.randint(2, 4), "batch_wait_timeout_s": 0.02,
                              "max_ongoing_requests": rng.randint(3, 6), "max_queued_requests": rng.randint(2, 6),
                              **common, "version": f"b-{tag}"}
@@ -91,6 +92,29 @@ def deployed(cluster: RayHost, args: dict, record_metric=None) -> None:
         pytest.fail(str(exc), pytrace=False)
     if record_metric is not None:
         record_metric("deploy_s", round(answer["deploy_s"], 2))
+
+
+SERVE_DEFAULTS = {"max_ongoing_requests": 5, "max_queued_requests": -1, "num_replicas": 1}
+
+
+def deployment_config(cluster: RayHost) -> dict:
+    """The one deployment's config as Serve's controller holds it (Serve's defaults filled in)."""
+    try:
+        configs = cluster.configs()
+    except HostError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    assert len(configs) == 1, f"the application has {len(configs)} deployments ({sorted(configs)}); the brief asks for one"
+    config = {key: value for key, value in next(iter(configs.values())).items() if value is not None}
+    return {**SERVE_DEFAULTS, **config}
+
+
+def replica_range(config: dict) -> tuple[int, int]:
+    """(min, max) replicas: from the autoscaling config, else the fixed num_replicas."""
+    autoscaling = config.get("autoscaling_config")
+    if isinstance(autoscaling, dict):
+        return int(autoscaling.get("min_replicas", 1)), int(autoscaling.get("max_replicas", 1))
+    fixed = int(config.get("num_replicas") or 1)
+    return fixed, fixed
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -158,6 +182,24 @@ def test_serves_one_embedding(cluster, settings, texts, record_metric):
     record_metric("cluster_rss_mb", round(cluster.tree_rss_mb()))
     assert len(replicas) == 1, (f"{len(replicas)} replica processes run with min_replicas = max_replicas = 1; "
                                 "needs exactly 1 (map min_replicas/max_replicas to the autoscaling config)")
+
+
+@pytest.mark.check(skill="mlops", points=1, hint=1, required=True)
+def test_settings_reach_the_deployment(cluster, settings, record_metric):
+    """build_app's settings reach the deployment's config in Serve"""
+    args = settings.steady
+    deployed(cluster, args, record_metric)
+    config = deployment_config(cluster)
+    wrong = [f"{key} = {config.get(key)!r}, needs {args[key]!r}"
+             for key in ("max_ongoing_requests", "max_queued_requests") if config.get(key) != args[key]]
+    replicas = replica_range(config)
+    if replicas != (args["min_replicas"], args["max_replicas"]):
+        wrong.append(f"replicas (min, max) = {replicas}, needs ({args['min_replicas']}, {args['max_replicas']})")
+    cpus = (config.get("ray_actor_options") or {}).get("num_cpus", 1)
+    record_metric("replica_num_cpus", float(cpus if cpus is not None else 1))
+    if cpus is None or float(cpus) > 1:
+        wrong.append(f"each replica asks for {cpus} CPUs; the grader's Ray has 2 and needs room for 2 replicas")
+    assert not wrong, "Serve's config of your deployment: " + "; ".join(wrong)
 
 
 @pytest.mark.check(skill="systems-design", points=3, hint=2, required=True)
@@ -284,6 +326,10 @@ def test_autoscales_from_one_to_two_replicas(cluster, settings, texts, record_me
     """Autoscaling: 1 replica when idle, 2 within the bound under load, never more"""
     deployed(cluster, settings.autoscale, record_metric)
     queries, refs = texts
+    replicas = replica_range(deployment_config(cluster))
+    record_metric("replica_range", f"{replicas[0]}-{replicas[1]}")
+    assert replicas == (1, 2), (f"Serve's config of your deployment says replicas (min, max) = {replicas}; "
+                                "needs an autoscaling_config with min_replicas 1 and max_replicas 2 (from args)")
     idle_counts = []
     watch_until = time.monotonic() + IDLE_WATCH_S
     while time.monotonic() < watch_until:
