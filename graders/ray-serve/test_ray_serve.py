@@ -379,6 +379,7 @@ def test_autoscales_from_one_to_two_replicas(cluster, settings, texts, record_me
     time.sleep(1.0)
     most = max(state["most"], len(cluster.replica_pids()))
     record_metric("most_replicas", most)
+    record_metric("cluster_rss_mb", round(cluster.tree_rss_mb()))
     assert most <= 2, f"{most} replica processes ran at once; max_replicas is 2"
 
 

@@ -19,7 +19,7 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-PORT = 8000
+PORT = int(os.environ.get("TRY_IT_PORT", "8000"))
 EXAMPLE_ARGS = {
     "max_batch_size": 8,
     "batch_wait_timeout_s": 0.02,
@@ -55,7 +55,8 @@ def main() -> None:
     print(f"Ray and Serve up in {time.monotonic() - started:.1f} s")
     try:
         started = time.monotonic()
-        serve.run(embed_service.build_app(EXAMPLE_ARGS), name="embed", route_prefix="/embed")
+        serve.run(embed_service.build_app(EXAMPLE_ARGS), name="embed", route_prefix="/embed",
+                  logging_config={"enable_access_log": False})
         print(f"deployed in {time.monotonic() - started:.1f} s")
         status, body = post("how do I batch requests?")
         shown = {k: (f"[{len(v)} numbers]" if k == "embedding" else v) for k, v in body.items()} \
