@@ -15,8 +15,8 @@ _protocol = os.fdopen(os.dup(1), "w", buffering=1)
 os.dup2(2, 1)
 
 
-def _answer(**fields):
-    _protocol.write("@@wb " + json.dumps(fields) + "\n")
+def _answer(request_id=None, **fields):
+    _protocol.write("@@wb " + json.dumps({"id": request_id, **fields}) + "\n")
     _protocol.flush()
 
 
@@ -36,7 +36,7 @@ def _main(port, num_cpus):
     for line in sys.stdin:
         command = json.loads(line)
         name = command.get("cmd")
-        reply = lambda **fields: _answer(id=command.get("id"), **fields)  # noqa: E731
+        request_id = command.get("id")
         try:
             if name == "deploy":
                 if module is None:
@@ -45,31 +45,31 @@ def _main(port, num_cpus):
                 app = module.build_app(dict(command["args"]))
                 begun = time.monotonic()
                 serve.run(app, name="embed", route_prefix="/embed")
-                reply(ok=True, deploy_s=time.monotonic() - begun)
+                _answer(request_id, ok=True, deploy_s=time.monotonic() - begun)
             elif name == "status":
                 status = serve.status().applications.get("embed")
                 deployments = {} if status is None else {
                     dep_name: {"status": str(dep.status.value), "replicas": dict(dep.replica_states)}
                     for dep_name, dep in status.deployments.items()}
-                reply(ok=True, app=None if status is None else str(status.status.value), deployments=deployments)
+                _answer(request_id, ok=True, app=None if status is None else str(status.status.value), deployments=deployments)
             elif name == "config":
                 from ray.serve.context import _get_global_client  # noqa: PLC0415
 
                 app = _get_global_client().get_serve_details().get("applications", {}).get("embed") or {}
                 configs = {dep_name: dep.get("deployment_config", {})
                            for dep_name, dep in (app.get("deployments") or {}).items()}
-                reply(ok=True, configs=json.loads(json.dumps(configs, default=str)))
+                _answer(request_id, ok=True, configs=json.loads(json.dumps(configs, default=str)))
             elif name == "shutdown":
                 try:
                     serve.shutdown()
                 finally:
                     ray.shutdown()
-                reply(ok=True)
+                _answer(request_id, ok=True)
                 return
             else:
-                reply(ok=False, error=f"unknown command {name!r}")
+                _answer(request_id, ok=False, error=f"unknown command {name!r}")
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the grader
-            reply(ok=False, error=f"{type(exc).__name__}: {exc}"[:3000], trace=traceback.format_exc()[-3000:])
+            _answer(request_id, ok=False, error=f"{type(exc).__name__}: {exc}"[:3000], trace=traceback.format_exc()[-3000:])
 
 
 _main(int(sys.argv[1]), int(sys.argv[2]))

@@ -43,10 +43,9 @@ def post(text: str) -> tuple[int, dict | str]:
 
 
 def main() -> None:
+    import embed_service
     import ray
     from ray import serve
-
-    import embed_service
 
     started = time.monotonic()
     # address="local": always a fresh private instance, never a cluster some other process left running
