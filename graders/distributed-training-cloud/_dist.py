@@ -6,6 +6,7 @@ one upload, and the single-process references."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import socket
@@ -172,6 +173,7 @@ class S3Server:
         from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
         self._app = DomainDispatcherApplication(create_backend_app)
         self.requests: list[S3Request] = []
         self.phase = "setup"
@@ -220,13 +222,6 @@ class S3Server:
         with self._lock:
             return [r for r in self.requests if (phase is None or r.phase == phase)
                     and (method is None or r.method == method) and (bucket is None or r.bucket == bucket)]
-
-    def keys(self, bucket: str, prefix: str) -> list[str]:
-        client = self.client()
-        found = []
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            found.extend(item["Key"] for item in page.get("Contents", []))
-        return found
 
     def stop(self) -> None:
         self.release()
