@@ -5,17 +5,13 @@ Every function takes and returns plain dicts of numbers; the brief gives each fo
 
 from __future__ import annotations
 
-import math
+import math  # noqa: F401 - you will need it
 
 DAYS_PER_MONTH = 30
 TENSOR_PARALLEL = (1, 2, 4, 8)
 
 
 # -- training: spot against on-demand ----------------------------------------------------------
-
-
-def _segments(work_h: float, every_h: float) -> list[float]:
-    raise NotImplementedError("_segments")
 
 
 def spot_plan(job: dict) -> dict:
@@ -40,8 +36,7 @@ def self_host_break_even(inputs: dict, inferences_per_day: int) -> dict:
 
 def min_daily_volume(inputs: dict, horizon_months: float) -> int | None:
     """The smallest whole number of inferences a day at which self-hosting breaks even within
-    the horizon, or None. Each extra GPU adds upfront and monthly cost, so the break-even time
-    jumps up where a GPU is added: search GPU count by GPU count, not with a bisection."""
+    the horizon, or None (see the brief: break-even time is not monotone in volume)."""
     raise NotImplementedError("min_daily_volume")
 
 
