@@ -113,16 +113,21 @@ class Launch:
             kill_tree(proc)
         self.killed = True
 
-    def log_tail(self, chars: int = 1200) -> str:
+    def log_tail(self, lines: int = 6, ranks: int = 2) -> str:
+        """The last lines each rank printed (c10d's hostname warnings left out), for the first
+        `ranks` ranks that printed anything."""
         parts = []
         for rank, log in enumerate(self.logs):
             try:
                 log.seek(0)
-                text = log.read().decode("utf-8", "replace").strip()
+                text = log.read().decode("utf-8", "replace")
             except (OSError, ValueError):
                 text = ""
-            if text:
-                parts.append(f"[rank {rank}] {text[-chars:]}")
+            kept = [line for line in text.splitlines() if line.strip() and "hostname of the client socket" not in line]
+            if kept:
+                parts.append(f"[rank {rank}] " + "\n".join(kept[-lines:]))
+            if len(parts) == ranks:
+                break
         return "\n".join(parts)
 
     def failure(self) -> str | None:
