@@ -21,13 +21,11 @@ DATA = Path(__file__).resolve().parent / "data"
 CORPUS_SHA256 = "4fa2388be45edcb138a392470708874a305ced0d4855f38971813e3ad7945b1d"
 QUESTIONS_SHA256 = "54cfd773bf2d12353bdedfaf13a8b112630ad9a1c8b89de5e3a605db52166e61"
 MAX_TOKENS = 128
-TARGET_SUFFIXES = {  # LoRA target name -> the Linear it adapts inside each encoder layer
-    "query": "attention.self.query",
-    "key": "attention.self.key",
-    "value": "attention.self.value",
-    "attention.output.dense": "attention.output.dense",
-    "intermediate.dense": "intermediate.dense",
-    "output.dense": "output.dense",
+TARGET_MODULES = {  # a peft target name -> the Linears it adapts inside each encoder layer (suffix match)
+    "query": ["attention.self.query"],
+    "key": ["attention.self.key"],
+    "value": ["attention.self.value"],
+    "dense": ["attention.output.dense", "intermediate.dense", "output.dense"],
 }
 
 
@@ -137,8 +135,7 @@ def random_adapter(rng: np.random.Generator, base: dict[str, np.ndarray], r: int
     """An adapter in the contract's format with random A and non-zero B (peft's names)."""
     weights = {}
     for layer in range(6):
-        for target in targets:
-            module = f"encoder.layer.{layer}.{TARGET_SUFFIXES[target]}"
+        for module in (f"encoder.layer.{layer}.{suffix}" for target in targets for suffix in TARGET_MODULES[target]):
             out_features, in_features = base[f"{module}.weight"].shape
             weights[f"base_model.model.{module}.lora_A.weight"] = (
                 rng.normal(size=(r, in_features)) / np.sqrt(in_features)).astype(np.float32)
