@@ -7,8 +7,8 @@ Nothing here is the learner's: every number a check compares comes from this fil
 from __future__ import annotations
 
 import hashlib
-import math
 import json
+import math
 import random
 import re
 from collections import Counter

@@ -295,10 +295,13 @@ def test_base_unchanged_after_training(learner, reference, probes, seed, record_
     _base_unchanged(learner, reference, probes, adapter, record_metric, "after training")
 
 
-@pytest.fixture(scope="session")
-def evaluation(learner, reference, seed):
-    """Base and adapted vectors of the index, the held-out queries, the questions and the Lee documents."""
+def _evaluation(learner, reference, seed):
+    """Base and adapted vectors of the index, the held-out queries, the questions and the Lee documents
+    (computed once per run; a training failure fails each check that needs them)."""
+    if "evaluation" in _state:
+        return _state["evaluation"]
     split, adapter, _ = _trained(learner, seed)
+    _check_adapter("train", adapter, reference.base)
     questions = [q["query"] for q in load_questions()]
     lee_docs, human = lee_benchmark()
     out = {}
@@ -307,13 +310,14 @@ def evaluation(learner, reference, seed):
         out[name] = {"index": reference.encode(split.index_texts), "held_out": reference.encode(split.held_out_queries),
                      "questions": reference.encode(questions), "lee": reference.encode(lee_docs)}
     reference.load(reference.base)
-    return split, out, human
+    _state["evaluation"] = (split, out, human)
+    return _state["evaluation"]
 
 
 @pytest.mark.check(skill="domain-specialization", points=4, hint=3, required=True, competency="Fine-tuning")
-def test_held_out_topics_hit_at_5(evaluation, record_metric):
+def test_held_out_topics_hit_at_5(learner, reference, seed, record_metric):
     """hit@5 on topics training never saw improves by at least 0.04"""
-    split, vectors, _ = evaluation
+    split, vectors, _ = _evaluation(learner, reference, seed)
     gold = [{g} for g in split.held_out_gold]
     base = hit_at_k(vectors["base"]["held_out"], vectors["base"]["index"], split.index_ids, gold)
     adapted = hit_at_k(vectors["adapted"]["held_out"], vectors["adapted"]["index"], split.index_ids, gold)
@@ -328,9 +332,9 @@ def test_held_out_topics_hit_at_5(evaluation, record_metric):
 
 
 @pytest.mark.check(skill="domain-specialization", points=1, hint=3, required=True, competency="Evaluation design")
-def test_hand_written_questions_kept(evaluation, record_metric):
+def test_hand_written_questions_kept(learner, reference, seed, record_metric):
     """Natural-language questions (a query family training never shows) lose at most 2 of 52"""
-    split, vectors, _ = evaluation
+    split, vectors, _ = _evaluation(learner, reference, seed)
     questions = load_questions()
     gold = question_gold(split.index_ids, split.index_texts, questions)
     base = hit_at_k(vectors["base"]["questions"], vectors["base"]["index"], split.index_ids, gold)
@@ -344,9 +348,9 @@ def test_hand_written_questions_kept(evaluation, record_metric):
 
 
 @pytest.mark.check(skill="generative-ai", points=2, hint=3, required=True, competency="Fine-tuning")
-def test_general_similarity_kept(evaluation, record_metric):
+def test_general_similarity_kept(learner, reference, seed, record_metric):
     """General-domain similarity (Lee corpus vs human scores) drops by at most 0.03"""
-    _, vectors, human = evaluation
+    _, vectors, human = _evaluation(learner, reference, seed)
     base = lee_correlation(vectors["base"]["lee"], human)
     adapted = lee_correlation(vectors["adapted"]["lee"], human)
     record_metric("pearson_base", round(base, 4))

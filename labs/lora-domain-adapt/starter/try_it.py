@@ -17,9 +17,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
-
 import adapt
+import numpy as np
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
 _STOP = set("""the and for that this with are not from can any its which when into has have been may but all also
@@ -50,7 +49,7 @@ def keyword_queries(items: list[dict], rng: random.Random, per_passage: int) -> 
     counts = [Counter(w.lower() for w in _WORD.findall(p["text"]) if w.lower() not in _STOP) for p in items]
     frequency = Counter(word for c in counts for word in c)
     out = []
-    for passage, count in zip(items, counts):
+    for passage, count in zip(items, counts, strict=True):
         ranked = sorted(count, key=lambda w: (-count[w] * math.log(len(items) / frequency[w]), w))[:12]
         if len(ranked) >= 6:
             out += [(passage, " ".join(rng.sample(ranked, rng.randint(3, 6)))) for _ in range(per_passage)]
@@ -59,7 +58,7 @@ def keyword_queries(items: list[dict], rng: random.Random, per_passage: int) -> 
 
 def hit_at_5(queries: np.ndarray, index: np.ndarray, ids: list[str], gold: list[str]) -> float:
     top = np.argsort(-(queries @ index.T), axis=1)[:, :5]
-    return float(np.mean([g in {ids[j] for j in row} for row, g in zip(top, gold)]))
+    return float(np.mean([g in {ids[j] for j in row} for row, g in zip(top, gold, strict=True)]))
 
 
 def main(seed: int) -> None:
