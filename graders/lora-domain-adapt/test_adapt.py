@@ -32,7 +32,7 @@ from workbench.grader_plugin import call_learner
 
 SHARE_MAX = 0.01            # trainable (adapter) parameters / base parameters
 TRAIN_SECONDS_MAX = 120.0
-HIT5_GAIN_MIN = 0.04        # held-out topics, keyword queries
+HIT5_GAIN_MIN = 0.03        # held-out topics, keyword queries
 QUESTIONS_DROP_MAX = 2      # hand-written questions (of 52) the adapted model may lose
 LEE_DROP_MAX = 0.03         # Pearson correlation with human similarity, Lee corpus
 SWAPPED_LOSS_DROP_MIN = 0.10
@@ -316,7 +316,7 @@ def _evaluation(learner, reference, seed):
 
 @pytest.mark.check(skill="domain-specialization", points=4, hint=3, required=True, competency="Fine-tuning")
 def test_held_out_topics_hit_at_5(learner, reference, seed, record_metric):
-    """hit@5 on topics training never saw improves by at least 0.04"""
+    """hit@5 on topics training never saw improves by at least 0.03"""
     split, vectors, _ = _evaluation(learner, reference, seed)
     gold = [{g} for g in split.held_out_gold]
     base = hit_at_k(vectors["base"]["held_out"], vectors["base"]["index"], split.index_ids, gold)
