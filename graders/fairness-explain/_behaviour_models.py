@@ -3,8 +3,8 @@ ones (drawn from families the brief never lists one by one) that it must catch."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 from _credit import make_credit

@@ -28,6 +28,7 @@ from workbench.grader_plugin import call_learner
 TOLERANCE = 1e-9            # group metrics and card numbers
 SHAP_RTOL = 1e-6            # mean |SHAP| against shap's TreeExplainer
 SHAP_SEEDS = 20             # populations for the attribution check
+SHAP_PENALTY = 1.2          # their label penalty (log-odds); at 0.9 the proxy is 4th in 3% of 2,000-row populations
 TOP3_SHARE = 0.95           # the proxy must be in the top 3 on >= 95% of them
 MAX_DP = 0.05               # demographic-parity difference of the mitigated model on test
 MAX_LOSS_POINTS = 3.0       # accuracy loss against the unmitigated baseline, in points
@@ -88,21 +89,69 @@ def test_group_metrics_held_out_families(learner, seed, record_metric):
                        f"({', '.join(f for f, _ in cases)}): " + "; ".join(wrong[:4]))
 
 
+# -- behavioural tests ------------------------------------------------------------------------
+
+_worlds: dict[int, BehaviourWorld] = {}
+
+
+def _world(seed: int) -> BehaviourWorld:
+    if seed not in _worlds:
+        _worlds[seed] = BehaviourWorld(seed)
+    return _worlds[seed]
+
+
+def _suite(learner_module, world: BehaviourWorld, model) -> dict:
+    behaviour = learner_module("behaviour")
+    result = call_learner("run_suite", behaviour.run_suite, model, list(world.feature_names), world.background)
+    assert isinstance(result, dict) and result, f"run_suite returned {result!r}; expected {{property: passed}}"
+    assert model.calls <= 200 and model.rows <= 500_000, (
+        f"run_suite called the model {model.calls} times with {model.rows} rows; the budget is 200 calls and "
+        "500,000 rows per model (batch your probes)")
+    return result
+
+
+@pytest.mark.check(skill="ml-fundamentals", points=1, hint=3, required=True)
+def test_behaviour_passes_sound_models(learner_module, seed, record_metric):
+    """The behavioural suite passes two sound models of a new population (no false alarms)"""
+    world = _world(seed)
+    for model in world.good:
+        result = _suite(learner_module, world, model)
+        failed = [name for name, passed in result.items() if not passed]
+        assert not failed, (f"run_suite reports {failed} failing on a sound model ({model.name}: monotone in the "
+                            "brief's directions, blind to postcode_index, row by row, probabilities)")
+        record_metric(f"calls_{model.name.split()[0]}", model.calls)
+    expected = {"valid_output", "batch_invariance", "monotonicity", "proxy_invariance", "minimum_functionality"}
+    assert set(result) == expected, f"run_suite returned properties {sorted(result)}; expected {sorted(expected)}"
+
+
+@pytest.mark.check(skill="ml-fundamentals", points=3, hint=3, required=True)
+def test_behaviour_catches_broken_models(learner_module, seed, record_metric):
+    """The behavioural suite catches five broken models the grader supplies, one per property (variants drawn per run)"""
+    world = _world(seed)
+    missed = []
+    for model in world.broken:
+        result = _suite(learner_module, world, model)
+        if result.get(model.caught_by, True):
+            missed.append(f"'{model.name}' (expected '{model.caught_by}' to fail; got {result})")
+    record_metric("broken_caught", len(world.broken) - len(missed))
+    assert not missed, f"run_suite missed {len(missed)} of {len(world.broken)} broken models: " + "; ".join(missed)
+
+
 # -- attributions -----------------------------------------------------------------------------
 
 _shap_cache: dict[int, list] = {}
 
 
-def _shap_worlds(seed: int) -> list:
-    if seed not in _shap_cache:
-        worlds = []
-        for index in range(SHAP_SEEDS):
-            data = make_credit(int(np.random.default_rng([seed, 41, index]).integers(1 << 30)), n_train=2000, n_test=300)
+def _shap_worlds(seed: int, count: int = SHAP_SEEDS) -> list:
+    worlds = _shap_cache.setdefault(seed, [])
+    if len(worlds) < count:
+        for index in range(len(worlds), count):
+            population_seed = int(np.random.default_rng([seed, 41, index]).integers(1 << 30))
+            data = make_credit(population_seed, n_train=2000, n_test=300, bias=SHAP_PENALTY)
             blob = model_blob(baseline_model(data.X_train, data.y_train))
             background = data.X_train[:100]
             worlds.append((data, blob, background, shap_reference(blob, background, data.X_test)))
-        _shap_cache[seed] = worlds
-    return _shap_cache[seed]
+    return worlds[:count]
 
 
 @pytest.mark.check(skill="ml-fundamentals", points=3, hint=2, required=True)
@@ -132,7 +181,7 @@ def test_find_proxies(learner, seed, record_metric):
     """find_proxies flags exactly the important features tied to the group: decoys, negative correlation, top_k"""
     rng = np.random.default_rng([seed, 51])
     wrong, cases = [], 0
-    for data, _blob, _background, importance in _shap_worlds(seed)[:6]:
+    for data, _blob, _background, importance in _shap_worlds(seed, 6):
         X, groups = data.X_test, data.group_test
         names = list(data.feature_names)
         member = (np.asarray(groups) != sorted(set(groups))[0]).astype(float)
@@ -308,51 +357,3 @@ def test_model_card_numbers(learner, seed, record_metric):
     record_metric("card_problems", len(problems))
     assert not problems, f"{len(problems)} problem(s) in the model card: " + "; ".join(problems[:5]) + \
         " (README, 'Model card': test split, the mitigated model as FairModel fits it, SHAP on the first 500 test rows)"
-
-
-# -- behavioural tests ------------------------------------------------------------------------
-
-_worlds: dict[int, BehaviourWorld] = {}
-
-
-def _world(seed: int) -> BehaviourWorld:
-    if seed not in _worlds:
-        _worlds[seed] = BehaviourWorld(seed)
-    return _worlds[seed]
-
-
-def _suite(learner_module, world: BehaviourWorld, model) -> dict:
-    behaviour = learner_module("behaviour")
-    result = call_learner("run_suite", behaviour.run_suite, model, list(world.feature_names), world.background)
-    assert isinstance(result, dict) and result, f"run_suite returned {result!r}; expected {{property: passed}}"
-    assert model.calls <= 200 and model.rows <= 500_000, (
-        f"run_suite called the model {model.calls} times with {model.rows} rows; the budget is 200 calls and "
-        "500,000 rows per model (batch your probes)")
-    return result
-
-
-@pytest.mark.check(skill="ml-fundamentals", points=1, hint=3, required=True)
-def test_behaviour_passes_sound_models(learner_module, seed, record_metric):
-    """The behavioural suite passes two sound models of a new population (no false alarms)"""
-    world = _world(seed)
-    for model in world.good:
-        result = _suite(learner_module, world, model)
-        failed = [name for name, passed in result.items() if not passed]
-        assert not failed, (f"run_suite reports {failed} failing on a sound model ({model.name}: monotone in the "
-                            "brief's directions, blind to postcode_index, row by row, probabilities)")
-        record_metric(f"calls_{model.name.split()[0]}", model.calls)
-    expected = {"valid_output", "batch_invariance", "monotonicity", "proxy_invariance", "minimum_functionality"}
-    assert set(result) == expected, f"run_suite returned properties {sorted(result)}; expected {sorted(expected)}"
-
-
-@pytest.mark.check(skill="ml-fundamentals", points=3, hint=3, required=True)
-def test_behaviour_catches_broken_models(learner_module, seed, record_metric):
-    """The behavioural suite catches five broken models the grader supplies, one per property (variants drawn per run)"""
-    world = _world(seed)
-    missed = []
-    for model in world.broken:
-        result = _suite(learner_module, world, model)
-        if result.get(model.caught_by, True):
-            missed.append(f"'{model.name}' (expected '{model.caught_by}' to fail; got {result})")
-    record_metric("broken_caught", len(world.broken) - len(missed))
-    assert not missed, f"run_suite missed {len(missed)} of {len(world.broken)} broken models: " + "; ".join(missed)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import pickle
 
-import numpy as np
-from credit_data import baseline_blob, sample
-
 import audit
 import behaviour
+import numpy as np
+from credit_data import baseline_blob, sample
 
 train, test, names = sample()
 blob = baseline_blob(train)
@@ -17,7 +16,7 @@ baseline = pickle.loads(blob)
 predicted = baseline.predict(test["X"])
 print("baseline:", json.dumps(audit.group_metrics(test["y"], predicted, test["group"]), indent=1))
 importance = audit.shap_importance(blob, train["X"][:100], test["X"][:500])
-print("mean |SHAP|:", dict(zip(names, np.round(importance, 3))))
+print("mean |SHAP|:", dict(zip(names, np.round(importance, 3), strict=True)))
 print("proxies:", audit.find_proxies(importance, test["X"][:500], test["group"][:500], names))
 fair = audit.FairModel().fit(train["X"], train["y"], train["group"])
 mitigated = fair.predict(test["X"], test["group"])
