@@ -11,6 +11,7 @@ in report.md and decision.md must match that re-run within 5%."""
 from __future__ import annotations
 
 import json
+import random
 import re
 import shutil
 import subprocess
@@ -29,6 +30,7 @@ from _reference import (
     front_matter,
     held_out_set,
     queries,
+    rrf,
     synthetic_figures,
     synthetic_numbers,
     toy_corpus,
@@ -166,6 +168,26 @@ def test_bm25_matches_okapi(learner, seed, record_metric):
                     "once, idf = ln(1 + (N - n + 0.5) / (n + 0.5)), k1 = 1.5, b = 0.75")
     record_metric("scores_checked", checked)
     record_metric("max_rel_error", worst)
+
+
+@pytest.mark.check(skill="generative-ai", points=1, hint=3, required=True)
+def test_rrf_matches_reference(learner, seed, record_metric):
+    """rrf() fuses the top 50 of each ranking with 1 / (60 + rank), rank from 1, on seeded rankings of 60-200 chunks"""
+    rng = random.Random(seed + 5)
+    worst = 0.0
+    for _ in range(4):
+        n_chunks = rng.randint(60, 200)
+        rankings = [rng.sample(range(n_chunks), n_chunks) for _ in range(rng.choice((2, 3)))]
+        want = rrf(rankings, n_chunks)
+        got = [float(x) for x in _call("rrf", learner.rrf, rankings, n_chunks)]
+        assert len(got) == n_chunks, f"rrf(rankings, {n_chunks}) returned {len(got)} scores, one per chunk needed"
+        for index, (g, w) in enumerate(zip(got, want, strict=True)):
+            worst = max(worst, abs(g - w))
+            assert abs(g - w) < 1e-12, (
+                f"rrf() gives chunk {index} {g:.8f}, reciprocal-rank fusion gives {w:.8f} "
+                f"({len(rankings)} rankings of {n_chunks}): only the top 50 of each ranking count, 1 / (60 + rank), "
+                "rank from 1, chunks in no top 50 score 0")
+    record_metric("max_abs_error", worst)
 
 
 # -- 2. the verdict rule -------------------------------------------------------------------------------
