@@ -139,12 +139,12 @@ def label_score_reference(top: dict[str, float]) -> float:
 
 
 def accuracy_at(scores: list[float], labels: list[str], threshold: float) -> int:
-    return sum((s > threshold) == (y == "positive") for s, y in zip(scores, labels))
+    return sum((s > threshold) == (y == "positive") for s, y in zip(scores, labels, strict=False))
 
 
 def fit_threshold_reference(scores: list[float], labels: list[str]) -> float:
     values = sorted(set(float(s) for s in scores))
-    candidates = [values[0] - 1.0, values[-1] + 1.0] + [(a + b) / 2 for a, b in zip(values, values[1:])]
+    candidates = [values[0] - 1.0, values[-1] + 1.0] + [(a + b) / 2 for a, b in zip(values, values[1:], strict=False)]
     return max(candidates, key=lambda t: (accuracy_at(scores, labels, t), -abs(t), -t))
 
 
@@ -266,7 +266,7 @@ class Scorer:
         if len(tokens) > llm.n_ctx() - 1:
             raise ValueError(f"prompt of {len(tokens)} tokens is longer than the context ({llm.n_ctx()})")
         common = 0
-        for old, new in zip(llm.input_ids[:llm.n_tokens], tokens):
+        for old, new in zip(llm.input_ids[:llm.n_tokens], tokens, strict=False):
             if old != new:
                 break
             common += 1

@@ -175,7 +175,7 @@ def _check_render(learner, messages: list[dict[str, str]], metadata: dict[str, A
     expected = render_reference(messages, metadata, generation)
     got = _call(f"render_chat ({what})", learner.render_chat, messages, metadata, generation)
     if got != expected:
-        at = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
+        at = next((i for i, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b), min(len(got), len(expected)))
         pytest.fail(f"render_chat ({what}, add_generation_prompt={generation}) differs from llama.cpp's rendering at "
                     f"character {at}: yours {got[max(0, at - 25):at + 25]!r}, expected {expected[max(0, at - 25):at + 25]!r} "
                     f"(lengths {len(got)} vs {len(expected)})", pytrace=False)
@@ -318,7 +318,7 @@ def _random_top(rng: random.Random) -> dict[str, float]:
         tokens += rng.sample(_VARIANTS[label], rng.choice((0, 1, 1, 2, 3)))
     rng.shuffle(tokens)
     values = sorted((math.log(rng.uniform(1e-6, 1.0)) for _ in tokens), reverse=True)
-    return dict(zip(tokens, values))
+    return dict(zip(tokens, values, strict=False))
 
 
 @pytest.mark.check(skill="generative-ai", points=2, hint=2, required=True)
@@ -496,8 +496,8 @@ def _result(experiment: Experiment) -> dict[str, Any]:
 
 
 def _scores_match(learner, what: str, prompts: list[str], scores: list[float], experiment: Experiment) -> None:
-    seen = dict(zip(experiment.scorer.prompts, experiment.scorer.replies))
-    for prompt, score in zip(prompts, scores):
+    seen = dict(zip(experiment.scorer.prompts, experiment.scorer.replies, strict=False))
+    for prompt, score in zip(prompts, scores, strict=False):
         if prompt not in seen:
             pytest.fail(f"{what}: the model was never asked for the prompt {prompt[-120:]!r}: each score must come "
                         "from next_token_logprobs(render_chat(build_messages(sentence, shots), metadata))", pytrace=False)
@@ -550,9 +550,9 @@ def test_few_shot_and_threshold_beat_the_naive_prompt(experiment, record_metric)
     """On held-out sentences, the engineered prompt with the dev threshold reaches the accuracy bar and beats the naive prompt"""
     result = _result(experiment)
     truth = [r[1] for r in experiment.split.test]
-    naive = sum(p == y for p, y in zip(result["naive_predictions"], truth)) / len(truth)
-    few = sum(p == y for p, y in zip(result["predictions"], truth)) / len(truth)
-    few_at_zero = sum((s > 0) == (y == "positive") for s, y in zip(result["test_scores"], truth)) / len(truth)
+    naive = sum(p == y for p, y in zip(result["naive_predictions"], truth, strict=False)) / len(truth)
+    few = sum(p == y for p, y in zip(result["predictions"], truth, strict=False)) / len(truth)
+    few_at_zero = sum((s > 0) == (y == "positive") for s, y in zip(result["test_scores"], truth, strict=False)) / len(truth)
     record_metric("naive_accuracy", round(naive, 4))
     record_metric("engineered_accuracy_threshold_0", round(few_at_zero, 4))
     record_metric("engineered_accuracy", round(few, 4))

@@ -10,8 +10,6 @@ An adapter crosses the grader's wire as plain data:
 from __future__ import annotations
 
 import copy
-import random
-import time
 from pathlib import Path
 
 import numpy as np

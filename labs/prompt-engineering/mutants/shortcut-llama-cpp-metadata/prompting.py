@@ -181,11 +181,11 @@ def fit_threshold(scores: list[float], labels: list[str]) -> float:
     the candidate closest to 0, then to the smaller one."""
     values = sorted(set(float(s) for s in scores))
     candidates = [values[0] - 1.0, values[-1] + 1.0]
-    candidates += [(a + b) / 2 for a, b in zip(values, values[1:])]
+    candidates += [(a + b) / 2 for a, b in zip(values, values[1:], strict=False)]
     truth = [label == "positive" for label in labels]
 
     def accuracy(t: float) -> int:
-        return sum((s > t) == y for s, y in zip(scores, truth))
+        return sum((s > t) == y for s, y in zip(scores, truth, strict=False))
 
     return max(candidates, key=lambda t: (accuracy(t), -abs(t), -t))
 
