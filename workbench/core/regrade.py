@@ -146,7 +146,7 @@ def require_sandbox(allow_unsandboxed: bool) -> str:
 
 def regrade(jobs: Iterable[RegradeJob], *, executor: str = "local", workers: int | None = None,
             address: str | None = None, cache: RegradeCache | None = None, on_result: Progress | None = None,
-            setup: Callable[[], Any] | None = None) -> RegradeRun:
+            setup: Callable[[], Any] | None = None, on_start: Callable[[int, int], None] | None = None) -> RegradeRun:
     """Re-grade every job not already cached; stream each result to `on_result` as it lands.
     Ctrl-C stops the run and keeps every finished result (cached)."""
     if executor not in EXECUTORS:
@@ -163,6 +163,9 @@ def regrade(jobs: Iterable[RegradeJob], *, executor: str = "local", workers: int
                 on_result(job, cached, True)
         elif job.key not in run.results:
             pending.setdefault(job.key, job)
+
+    if on_start is not None:  # (jobs in all, already cached)
+        on_start(len(pending) + run.from_cache, run.from_cache)
 
     def done(job: RegradeJob, result: dict[str, Any]) -> None:
         cache.put(job.key, result)

@@ -85,15 +85,8 @@ def verify_by_regrading(current: list[VerifiedBundle], state: InstalledState, op
             if files is not None and lab.checks:
                 jobs[(bundle.sha256, lab.id)] = RegradeJob(lab.id, files, lab.grader_sha256, label=f"{bundle.payload.learner.name}/{lab.id}",
                                                            curriculum=state.curriculum_id)
-    cached_before = 0
-    if options.on_start is not None:
-        from .regrade import RegradeCache
-
-        cache = RegradeCache()
-        cached_before = sum(1 for job in jobs.values() if cache.get(job.key) is not None)
-        options.on_start(len(jobs), cached_before)
     run = regrade(jobs.values(), executor=options.executor, workers=options.workers, address=options.address,
-                  on_result=options.on_result, setup=options.setup)
+                  on_result=options.on_result, setup=options.setup, on_start=options.on_start)
     bundles, members, mismatches = [], {}, []
     verified = self_reported = 0
     for bundle in current:
