@@ -59,3 +59,26 @@ def test_bad_months_and_duplicate_topic(tmp_path: Path) -> None:
     duplicate = GOOD.read_text().replace('id = "cicd-ml"', 'id = "advanced-python"')
     with pytest.raises(DataError, match="duplicate id 'advanced-python'"):
         load_curriculum_file(_write(tmp_path, duplicate))
+
+
+def test_also_shows_a_lab_under_a_second_topic_and_is_checked(tmp_path: Path) -> None:
+    curriculum = load_curriculum()
+    assert curriculum.topic("experimenting-tools").also == ("research-reproduction",)
+    assert curriculum.lab_ids().count("research-reproduction") == 1  # listed once: progress counts it once
+    unknown = GOOD.read_text().replace('also = ["research-reproduction"]', 'also = ["no-such-lab"]', 1)
+    with pytest.raises(DataError, match="'also' names 'no-such-lab', which no topic lists") as info:
+        load_curriculum_file(_write(tmp_path, unknown))
+    assert info.value.key == "also"
+    both = GOOD.read_text().replace('labs = ["research-reproduction"]',
+                                    'labs = ["research-reproduction"]\n  also = ["research-reproduction"]', 1)
+    with pytest.raises(DataError, match="both 'labs' and 'also'"):
+        load_curriculum_file(_write(tmp_path, both))
+
+
+def test_roadmap_says_no_lab_yet_only_where_no_lab_teaches_the_topic() -> None:
+    from workbench.core.learner import roadmap
+
+    topics = {t["id"]: t for p in roadmap(None)["phases"] for t in p["topics"]}
+    assert [row["id"] for row in topics["documenting-learning"]["also_labs"]] == ["research-reproduction"]
+    empty = sorted(tid for tid, t in topics.items() if not t["labs"] and not t["also_labs"])
+    assert empty == [tid for tid in ("governed-system", "multimodal") if tid in empty]

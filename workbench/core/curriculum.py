@@ -20,11 +20,16 @@ class _Strict(BaseModel):
 
 
 class Topic(_Strict):
-    """One roadmap bullet; `labs` are the lab ids that teach and assess it."""
+    """One roadmap bullet; `labs` are the lab ids that teach and assess it.
+
+    `also` names labs whose own topic is another one but which honestly teach this one too
+    (a reproduction lab also exercises "experimenting with new tools"); they show under both.
+    """
 
     id: str = Field(pattern=_ID_PATTERN)
     title: str = Field(min_length=1)
     labs: tuple[str, ...] = ()
+    also: tuple[str, ...] = ()
 
 
 class Phase(_Strict):
@@ -84,6 +89,16 @@ def _check_unique(curriculum: Curriculum, path: Path, text: str) -> None:
         if lab_id in listed:
             raise DataError(path, f"lab '{lab_id}' is listed under two topics", key="labs", line=_line_of_value(text, lab_id))
         listed.add(lab_id)
+    for phase in curriculum.phases:
+        for topic in phase.topics:
+            for lab_id in topic.also:
+                if lab_id not in listed:
+                    raise DataError(path, f"topic '{topic.id}': 'also' names '{lab_id}', which no topic lists in 'labs'",
+                                    key="also", line=_line_of_value(text, lab_id),
+                                    hint=f"list '{lab_id}' under its own topic's labs first")
+                if lab_id in topic.labs:
+                    raise DataError(path, f"topic '{topic.id}' names '{lab_id}' in both 'labs' and 'also'",
+                                    key="also", line=_line_of_value(text, lab_id))
 
 
 def _line_of_value(text: str, value: str) -> int | None:

@@ -72,7 +72,10 @@ class RoadmapTree(Tree[dict]):
             phase_node = self.root.add(label, data={"kind": "phase", **phase}, expand=True)
             for topic, labs in topics:
                 topic_label = Text(topic["title"])
-                if not topic["labs"]:
+                also = topic.get("also_labs") or []
+                if also:
+                    topic_label.append("  also: " + ", ".join(row["id"] for row in also), style="dim italic")
+                elif not topic["labs"]:
                     topic_label.append("  no lab yet", style="dim italic")
                 topic_node = phase_node.add(topic_label, data={"kind": "topic", **topic}, expand=True,
                                             allow_expand=bool(labs))
