@@ -322,6 +322,11 @@ def test_export_writes_a_signed_canonical_bundle_that_verifies(toy_data: Path, t
     assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
     key, created = load_or_create_key()
     assert not created and base64.b64encode(key.public_key().public_bytes_raw()).decode() == payload["learner"]["public_key"]
+    # a path without a suffix is a folder, made if missing; a NAME.json is the file itself
+    into_new = export_bundle(workspace, tmp_path / "new" / "bundles", name="Ada Lovelace")
+    assert into_new.path.parent == tmp_path / "new" / "bundles" and into_new.path.suffix == ".json"
+    named = export_bundle(workspace, tmp_path / "mine.json", name="Ada Lovelace")
+    assert named.path == tmp_path / "mine.json" and named.path.is_file()
 
 
 def test_export_leaves_out_attempts_of_another_grader_and_says_so(toy_data: Path, tmp_path: Path) -> None:

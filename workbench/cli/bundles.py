@@ -26,7 +26,7 @@ bundle_app = typer.Typer(no_args_is_help=True, help="Signed result bundles: veri
 
 def export(
     out: Optional[Path] = typer.Option(  # noqa: UP045 - Typer needs Optional on 3.10
-        None, "--out", "-o", help="Bundle file (or folder) to write; default: workbench-bundle-NAME-TIME.json here."),
+        None, "--out", "-o", help="Bundle file (NAME.json) or folder to write into (made if missing; any path without a suffix is a folder); default: workbench-bundle-NAME-TIME.json here."),
     name: Optional[str] = typer.Option(  # noqa: UP045
         None, "--name", help="Your display name in reports (remembered); default: the last one, else git user.name, else your login."),
     as_json: bool = JSON_OPT,

@@ -247,7 +247,7 @@ def export_bundle(workspace: Workspace, out: Path | None = None, *, name: str | 
     payload = build_payload(workspace, display_name, public_key, exported_at=exported_at, warnings=warnings)
     document = sign_payload(payload, private_key)
     path = out if out is not None else Path.cwd() / default_bundle_name(display_name, exported_at)
-    if path.is_dir():
+    if path.is_dir() or (out is not None and not path.suffix):  # a folder, existing or to be made
         path = path / default_bundle_name(display_name, exported_at)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
