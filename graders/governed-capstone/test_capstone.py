@@ -369,7 +369,7 @@ def test_spend_caps_hold_under_a_burst(learner, learner_module, world, work_dir,
     burst = [_spend_message(rng, i) for i in range(1, 17)]
     sequential = [_spend_message(rng, i) for i in range(17, 47)]
     for message in burst:
-        rig.model.script(message, reply="Balance: 88.00 EUR.", delay_s=0.5)
+        rig.model.script(message, reply="Balance: 88.00 EUR.", delay_s=1.0)
     for message in sequential:
         rig.model.script(message, reply="Balance: 12.50 EUR.")
     with running_app(rig.app, learner_module) as base:
