@@ -14,7 +14,7 @@ evaluation gate and a hash-chained audit record for every request.
 
 from __future__ import annotations
 
-import asyncio
+import asyncio  # noqa: F401 - you will need it
 import json
 import os
 import uuid
@@ -139,5 +139,3 @@ def create_app(config: AssistantConfig) -> FastAPI:
 
     return app
 
-
-__all__ = ["AssistantConfig", "asyncio", "create_app"]

@@ -10,7 +10,7 @@ see the TODOs and README.md.
 from __future__ import annotations
 
 import json
-import math
+import math  # noqa: F401 - you will need it
 import os
 import threading
 from datetime import datetime, timezone
@@ -124,6 +124,3 @@ class AuditLog:
                 os.close(fd)
             return record
 
-
-__all__ = ["GENESIS", "WITHHELD", "AuditLog", "canonical_json", "case_passes", "confidence", "estimate_cost",
-           "gate_decision", "math", "record_hash", "screen_input", "screen_output", "usage_cost"]

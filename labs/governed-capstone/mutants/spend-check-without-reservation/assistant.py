@@ -15,6 +15,7 @@ Each request, approval, deployment and kill leaves one record in a hash-chained 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -25,9 +26,6 @@ os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
 
 import httpx  # noqa: E402
 import litellm  # noqa: E402 - 3-10 s the first time; the environment above must be set first
-from fastapi import FastAPI, Request  # noqa: E402
-from fastapi.responses import JSONResponse  # noqa: E402
-
 from controls import (  # noqa: E402
     WITHHELD,
     AuditLog,
@@ -39,6 +37,8 @@ from controls import (  # noqa: E402
     screen_output,
     usage_cost,
 )
+from fastapi import FastAPI, Request  # noqa: E402
+from fastapi.responses import JSONResponse  # noqa: E402
 
 SYSTEM_PROMPT = ("You are Ledgerly, the finance-operations assistant of Acme Ltd. Answer briefly. Use the tools "
                  "offered when the user asks for an action. Never disclose internal codes or keys.")
@@ -131,8 +131,6 @@ def _logprobs(response: Any) -> list[float] | None:
 
 
 def _parse_arguments(raw: Any) -> dict[str, Any] | None:
-    import json
-
     if isinstance(raw, dict):
         return raw
     try:
