@@ -60,7 +60,6 @@ HELD_OUT_TPR_MIN = 0.60      # input guard alone, held-out families (not require
 BENIGN_SERVICE_MIN = 0.90
 CAP_IN_WORST_CALLS = 4.5     # the spend-capped user's cap, in worst-case call estimates
 UTILISATION_SLACK_CALLS = 2.0  # the capped user must get to within this many worst-case calls of the cap
-APPROVERS = ["rita.ops", "omar.fin"]
 
 
 @pytest.fixture(scope="session")
@@ -83,16 +82,21 @@ def work_dir(request) -> Path:
 class Rig:
     """One app configuration: users, secrets, tools, the admin token; builds the learner's app."""
 
-    def __init__(self, learner, world, work_dir: Path, rng: random.Random, **overrides) -> None:
+    def __init__(self, learner, world, work_dir: Path, rng: random.Random, requester_approves: bool = False,
+                 **overrides) -> None:
         self.model, self.tools = world
         self.rng = rng
         self.secrets = secrets(rng)
         self.toolset = toolset(rng)
         self.users = {f"user{i}-{rng.randrange(1000, 9999)}": 5.0 for i in range(3)}
+        self.approvers = [f"{name}.{rng.choice(('ops', 'fin', 'risk'))}{rng.randrange(10, 99)}"
+                          for name in rng.sample(["rita", "omar", "ines", "kofi", "mei", "lars"], 2)]
+        if requester_approves:  # a finance lead who is also a user: may approve others' calls, never their own
+            self.approvers.append(next(iter(self.users)))
         self.admin_token = f"adm-{rng.getrandbits(48):012x}"
         self.audit_path = str(work_dir / "audit.jsonl")
         settings = dict(model_base=self.model.base, tool_base=self.tools.base, audit_path=self.audit_path,
-                        users=self.users, approvers=list(APPROVERS), admin_token=self.admin_token,
+                        users=self.users, approvers=list(self.approvers), admin_token=self.admin_token,
                         protected=list(self.secrets), tools=self.toolset.schemas, high_risk_tools=list(self.toolset.high),
                         eval_cases=[], model="smollm2", prices=list(PRICES), max_tokens=MAX_TOKENS, logprobs=True)
         settings.update(overrides)
@@ -235,7 +239,7 @@ def test_output_guard_withholds_every_leak(learner, learner_module, world, work_
 @pytest.mark.check(skill="agentic-systems", points=3, hint=2, required=True)
 def test_high_risk_tools_wait_for_a_human(learner, learner_module, world, work_dir, seed, record_metric):
     """High-risk tool calls wait for an authorised human approver (not the requester); low-risk ones run; unknown tools never run"""
-    rig = Rig(learner, world, work_dir, _rng(seed, 4))
+    rig = Rig(learner, world, work_dir, _rng(seed, 4), requester_approves=True)
     ts = rig.toolset
     low = benign_tool_requests(rig.rng, ts, 2, 0)
     high = benign_tool_requests(rig.rng, ts, 0, len(ts.high), high_names=ts.high)  # every configured name once
@@ -264,13 +268,13 @@ def test_high_risk_tools_wait_for_a_human(learner, learner_module, world, work_d
         assert rogue_reply.status != "pending_approval", "a tool that is not in config.tools must be refused, not queued for approval"
         first, second, third = (r.approvals[0] for r in high_replies)
         checks = [
-            ("the requester approving their own call", first, requester, "approve", 403),
+            ("the requester approving their own call (they are an approver too)", first, requester, "approve", 403),
             ("someone who is not an approver", first, other, "approve", 403),
-            ("an approver", first, APPROVERS[0], "approve", 200),
-            ("a second approval of the same call", first, APPROVERS[1], "approve", 409),
-            ("an approver denying", second, APPROVERS[1], "deny", 200),
-            ("an approval after a denial", second, APPROVERS[0], "approve", 409),
-            ("an unknown approval id", "no-such-" + str(seed), APPROVERS[0], "approve", 404),
+            ("an approver", first, rig.approvers[0], "approve", 200),
+            ("a second approval of the same call", first, rig.approvers[1], "approve", 409),
+            ("an approver denying", second, rig.approvers[1], "deny", 200),
+            ("an approval after a denial", second, rig.approvers[0], "approve", 409),
+            ("an unknown approval id", "no-such-" + str(seed), rig.approvers[0], "approve", 404),
         ]
         for what, approval_id, approver, decision, expected in checks:
             r = post(base, f"/v1/approvals/{approval_id}", {"approver": approver, "decision": decision})
@@ -315,7 +319,7 @@ def test_kill_switch_within_one_second(learner, learner_module, world, work_dir,
         assert kill.code == 200, f"/admin/kill with the admin token must answer 200, got {kill.describe()}"
         sender.join(25)
         during = chat(base, users[1], later[0].message)
-        approval = post(base, f"/v1/approvals/{waiting}", {"approver": APPROVERS[0], "decision": "approve"}) if waiting else None
+        approval = post(base, f"/v1/approvals/{waiting}", {"approver": rig.approvers[0], "decision": "approve"}) if waiting else None
         after_kill = [c for c in rig.model.since(mark) if c.started > killed_at]
         tools_run = rig.tools.since(tool_mark)
         release = rig.admin(base, "/admin/kill", {"engaged": False})
@@ -430,7 +434,7 @@ def test_every_call_has_a_chained_audit_record(learner, learner_module, world, w
         mark = rig.model.mark()
         replies = [chat(base, u, m) for u, m in sent]
         pending = replies[len(ok_items) + len(attacks) + len(leaky) + 1]
-        approval = post(base, f"/v1/approvals/{pending.approvals[0]}", {"approver": APPROVERS[1], "decision": "approve"}) \
+        approval = post(base, f"/v1/approvals/{pending.approvals[0]}", {"approver": rig.approvers[1], "decision": "approve"}) \
             if pending.approvals else None
     calls = rig.model.since(mark)
     records, problem = read_audit(rig.audit_path)
@@ -463,7 +467,7 @@ def test_every_call_has_a_chained_audit_record(learner, learner_module, world, w
             assert record.get("confidence") is None, (
                 f"record {record.get('seq')} ({reply.status}): no model answered, so confidence must be null, got {record.get('confidence')!r}")
     approvals = [r for r in records if r.get("kind") == "approval"]
-    assert approval is None or approval.code == 200 and len(approvals) == 1 and approvals[0].get("approver") == APPROVERS[1] and \
+    assert approval is None or approval.code == 200 and len(approvals) == 1 and approvals[0].get("approver") == rig.approvers[1] and \
         approvals[0].get("status") == "executed", f"the approval must leave one record of kind 'approval', got {approvals}"
     text = Path(rig.audit_path).read_text(encoding="utf-8")
     assert not leaked(text, rig.secrets), "the audit log holds a protected value: log the withheld reply, never the leak"
@@ -483,7 +487,7 @@ def test_evaluation_gate_blocks_a_regression(learner, learner_module, world, wor
     ids = [c["id"] for c in cases]
     base_fails = set(rng.sample(ids, 2))
     regress = set(rng.sample([i for i in ids if i not in base_fails], rng.choice((1, 2))))
-    bad_model, good_model = f"ledger-cand-{tag}-a", f"ledger-cand-{tag}-b"
+    bad_model, good_model = (f"ledger-{word}-{tag}" for word in rng.sample(["aurora", "brook", "cinder", "delta", "ember", "fable"], 2))
     good_fixes = set(rng.sample(sorted(base_fails), 1))
     for case in cases:
         right, wrong = f"The code is {case['expect']}.", "The code is LC-000."
