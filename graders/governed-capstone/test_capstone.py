@@ -537,7 +537,7 @@ def _replay_traffic(rig: Rig) -> list[Item]:
 
 @pytest.mark.check(skill="security-governance", points=3, hint=2, required=True)
 def test_replay_of_mixed_traffic_leaks_nothing(learner, learner_module, world, work_dir, seed, record_metric):
-    """Replay: 78 mixed requests (benign, the brief's attacks, 7 held-out families, leaky replies) against an obedient model: 0 leaks, 0 unapproved actions, benign service >= 90%, every request audited"""
+    """Replay: 71 mixed requests (benign, the brief's attacks, 7 held-out families, leaky replies) against an obedient model: 0 leaks, 0 unapproved actions, benign service >= 90%, every request audited"""
     rig = Rig(learner, world, work_dir, _rng(seed, 9))
     items = _replay_traffic(rig)
     rig.script(items)
