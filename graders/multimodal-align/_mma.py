@@ -6,7 +6,7 @@ are compared with. Nothing here is the learner's; torch is imported lazily."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -50,7 +50,7 @@ def caption(template: str, digit: int, big: int, right: int) -> str:
 
 # -- images ------------------------------------------------------------------------------------
 
-@lru_cache(maxsize=None)
+@cache
 def _font(px: int):
     from PIL import ImageFont
 
@@ -85,17 +85,9 @@ class Glyphs:
         return self.digits * 4 + self.big * 2 + self.right
 
 
-def glyph_set(rng: np.random.Generator, n: int, noise: float = 0.05, occlude: bool = False) -> Glyphs:
+def glyph_set(rng: np.random.Generator, n: int, noise: float = 0.05) -> Glyphs:
     digits, big, right = rng.integers(0, 10, n), rng.integers(0, 2, n), rng.integers(0, 2, n)
     images = np.stack([render_glyph(int(d), int(b), int(r), rng) for d, b, r in zip(digits, big, right, strict=True)])
-    if occlude:  # a black bar across a random third of the image (a family the training set never has)
-        for image in images:
-            if rng.random() < 0.5:
-                row = int(rng.integers(4, 20))
-                image[row:row + 6] = 0.0
-            else:
-                col = int(rng.integers(2, 22))
-                image[:, col:col + 5] = 0.0
     images = images + rng.normal(0.0, noise, images.shape)
     return Glyphs(images.astype(np.float32), digits.astype(np.int64), big.astype(np.int64), right.astype(np.int64))
 
@@ -139,33 +131,6 @@ def reference_info_nce(image_emb: np.ndarray, text_emb: np.ndarray, temperature:
     loss = (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
     loss.backward()
     return float(loss), a.grad.numpy(), b.grad.numpy()
-
-
-def reference_loss_only(image_emb: np.ndarray, text_emb: np.ndarray, temperature: float) -> float:
-    a = image_emb / np.linalg.norm(image_emb, axis=1, keepdims=True)
-    b = text_emb / np.linalg.norm(text_emb, axis=1, keepdims=True)
-    logits = a @ b.T / temperature
-
-    def ce(z: np.ndarray) -> float:
-        top = z.max(axis=1, keepdims=True)
-        log_probs = z - top - np.log(np.exp(z - top).sum(axis=1, keepdims=True))
-        return float(-np.mean(np.diag(log_probs)))
-
-    return (ce(logits) + ce(logits.T)) / 2
-
-
-def numeric_grad(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """Central finite differences of a float64 scalar function."""
-    grad = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        keep = x[index]
-        x[index] = keep + eps
-        up = f(x)
-        x[index] = keep - eps
-        down = f(x)
-        x[index] = keep
-        grad[index] = (up - down) / (2 * eps)
-    return grad
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

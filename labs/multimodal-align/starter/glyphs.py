@@ -9,7 +9,7 @@ phrasings and prompts that are not in this file.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -30,7 +30,7 @@ def caption(template: str, digit: int, big: int, right: int) -> str:
     return template.format(word=WORDS[digit], num=digit, size=SIZES[big], side=SIDES[right])
 
 
-@lru_cache(maxsize=None)
+@cache
 def _font(px: int):
     from PIL import ImageFont
 
