@@ -18,12 +18,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import _reference as ref
 import httpx
 import pytest
 from _docs import ALL_FIELDS, LAYOUT_FIELDS, NOTES_FIELDS, make_truth, render
 from _lines import DAMAGES, ocr_noise, synthetic_document
 
-import _reference as ref
 from workbench.grader_plugin import call_learner
 
 E2E_LAYOUTS = ("table", "stacked", "table", "stacked", "table", "stacked", "inline", "inline")
@@ -33,6 +33,7 @@ TOKENS_PER_DOCUMENT = 500     # the model's prompt + completion tokens for one d
 AUTOMATION_MIN = 0.65         # layout fields accepted and exactly right, over all layout fields
 ACCEPTED_ACCURACY_MIN = 0.92  # layout fields exactly right among those accepted
 PRECISION_MIN = 0.75          # routed fields whose candidate was wrong, among routed fields
+NOTES_RECALL_MIN = 0.35       # notes fields the scan states, accepted with the right value
 AMOUNT_GROUP = ("subtotal", "tax", "total", "currency")
 CONFIDENCE_TOL = 1e-6
 
@@ -75,7 +76,7 @@ def _same_value(a: Any, b: Any) -> bool:
 
 
 def _describe(lines: list[dict[str, Any]]) -> str:
-    return "; ".join(f"{line['text']!r}@{line['box']}" for line in sorted(lines, key=lambda l: (l["box"][1], l["box"][0])))[:900]
+    return "; ".join(f"{line['text']!r}@{line['box']}" for line in sorted(lines, key=lambda item: (item["box"][1], item["box"][0])))[:900]
 
 
 # -- 1. parsers ---------------------------------------------------------------------------------------
@@ -357,18 +358,20 @@ def test_pipeline_follows_the_contract_on_real_scans(e2e, record_metric):
     """process_document on rendered scans: its OCR lines are RapidOCR's, its fields are the rules applied to them and to the model's replies, routed at REVIEW_THRESHOLD"""
     outcomes = _results(e2e)
     record_metric("documents", len(outcomes))
+    read = [o for o in outcomes if o.doc.truth["invoice_number"] in re.sub(r"\s", "", " ".join(
+        str(line.get("text", "")) for line in o.result["lines"] if isinstance(line, dict))).translate(str.maketrans("OoIl|", "00111"))]
+    record_metric("invoice_numbers_in_lines", len(read))
+    assert len(read) >= len(outcomes) // 2, (
+        f"the printed invoice number appears in the OCR lines of {len(read)} of {len(outcomes)} scans, needs at least "
+        f"{len(outcomes) // 2}: lines must be RapidOCR's reading of the image you were given")
     if _E2E_SECONDS:
         record_metric("seconds_per_document", round(_E2E_SECONDS[0] / len(outcomes), 2))
     for outcome in outcomes:
         lines = outcome.result["lines"]
         assert isinstance(lines, list) and len(lines) >= 8 and all(
-            isinstance(l, dict) and {"text", "box", "confidence"} <= set(l) and len(l["box"]) == 4 for l in lines), (
+            isinstance(line, dict) and {"text", "box", "confidence"} <= set(line) and len(line["box"]) == 4 for line in lines), (
             f"process_document's lines on a {outcome.doc.layout} invoice: {str(lines)[:300]}; needs RapidOCR's lines "
             "as {'text', 'box': [x0, y0, x1, y1], 'confidence'}")
-        texts = " ".join(l["text"] for l in lines)
-        assert re.sub(r"\s", "", outcome.doc.truth["invoice_number"]) in re.sub(r"\s", "", texts).translate(
-            str.maketrans("OoIl|", "00111")) or "invoice_number" in outcome.doc.damaged, (
-            f"the OCR lines never contain the invoice number {outcome.doc.truth['invoice_number']}: {texts[:300]}")
         expected = _expected(outcome)
         got = outcome.result["fields"]
         for name in ALL_FIELDS:
@@ -419,6 +422,46 @@ def test_fields_match_exactly_on_held_out_layouts(e2e, record_metric):
         "too many fields went to review or came out wrong")
 
 
+@pytest.mark.check(skill="generative-ai", points=2, hint=3, required=True)
+def test_notes_present_in_the_scan_are_read(e2e, record_metric):
+    """The model reads the note: of the notes fields the scans state, enough are accepted with the right value"""
+    outcomes = _results(e2e)
+    present = right = 0
+    per_field = {name: [0, 0] for name in NOTES_FIELDS}
+    for outcome in outcomes:
+        for name in NOTES_FIELDS:
+            truth = outcome.doc.truth[name]
+            if truth is None:
+                continue
+            f = outcome.result["fields"][name]
+            hit = (not f["review"]) and _same(f["value"], truth)
+            present += 1
+            right += hit
+            per_field[name][0] += hit
+            per_field[name][1] += 1
+    recall = right / present if present else 1.0
+    record_metric("notes_recall", round(recall, 4))
+    for name, (hit, count) in per_field.items():
+        record_metric(f"{name}_read", f"{hit}/{count}")
+    assert recall >= NOTES_RECALL_MIN, (
+        f"notes fields stated on the scans and accepted with the right value: {recall:.3f} ({right}/{present}; per field "
+        f"{per_field}), needs >= {NOTES_RECALL_MIN}: engineer NOTES_SYSTEM and NOTES_SHOTS (try_it.py shows the replies)")
+
+
+def _in_note(value: Any, note: str) -> bool:
+    """Whether the printed note contains the value: an int as one of its numbers; a string (spaces and
+    case ignored) with at most one character misread, since OCR, not the model, may have changed it."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return str(value) in re.findall(r"\d+", note)
+    needle, hay = re.sub(r"\s", "", str(value)).casefold(), re.sub(r"\s", "", note).casefold()
+    if not needle:
+        return False
+    windows = (hay[i:i + len(needle)] for i in range(len(hay) - len(needle) + 1))
+    return any(sum(a != b for a, b in zip(window, needle, strict=True)) <= (1 if len(needle) >= 4 else 0) for window in windows)
+
+
 @pytest.mark.check(skill="multimodal", points=2, hint=3, required=True)
 def test_no_invented_values(e2e, record_metric):
     """No accepted value the image does not contain: absent fields stay empty, and every notes value appears in the note"""
@@ -426,7 +469,6 @@ def test_no_invented_values(e2e, record_metric):
     invented = []
     absent = 0
     for outcome in outcomes:
-        notes_plain = re.sub(r"\s", "", outcome.doc.notes).casefold()
         for name in ALL_FIELDS:
             f = outcome.result["fields"][name]
             truth = outcome.doc.truth[name]
@@ -435,7 +477,7 @@ def test_no_invented_values(e2e, record_metric):
                 continue
             if name in LAYOUT_FIELDS and truth is None:
                 invented.append((name, f["value"]))
-            elif name in NOTES_FIELDS and (re.sub(r"\s", "", str(f["value"])).casefold() not in notes_plain):
+            elif name in NOTES_FIELDS and not _in_note(f["value"], outcome.doc.notes):
                 invented.append((name, f["value"]))
     record_metric("absent_fields", absent)
     record_metric("invented_values", len(invented))

@@ -46,9 +46,11 @@ NOTES_SYSTEM = ("You copy facts from an invoice note into JSON. Copy words exact
                 "payment_terms_days: the number of days to pay. contact_name: the person's full name. "
                 "delivery_city: the city the goods go to. Use null for anything the note does not mention.")
 NOTES_SHOTS = (
-    ("Goods shipped to Leeds. Questions to Karl Dahl.",
+    ("Questions to Karl Dahl. Goods shipped to Leeds.",
      {"payment_terms_days": None, "contact_name": "Karl Dahl", "delivery_city": "Leeds"}),
-    ("Please pay within 45 days.", {"payment_terms_days": 45, "contact_name": None, "delivery_city": None}),
+    ("Please pay within 45 days. Your contact is Ana Lopes.",
+     {"payment_terms_days": 45, "contact_name": "Ana Lopes", "delivery_city": None}),
+    ("Delivered to Oslo.", {"payment_terms_days": None, "contact_name": None, "delivery_city": "Oslo"}),
 )
 MAX_TOKENS = 60
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
