@@ -82,3 +82,16 @@ def test_roadmap_says_no_lab_yet_only_where_no_lab_teaches_the_topic() -> None:
     assert [row["id"] for row in topics["documenting-learning"]["also_labs"]] == ["research-reproduction"]
     empty = sorted(tid for tid, t in topics.items() if not t["labs"] and not t["also_labs"])
     assert empty == [], f"topics with no lab: {empty}"
+
+
+def test_every_skill_category_has_evidence_from_at_least_two_labs() -> None:
+    """The skills screen and the team report assess all twelve categories, each on more than one lab."""
+    from workbench.core.labs import load_labs
+
+    labs_by_category: dict[str, set[str]] = {c.id: set() for c in load_skill_matrix().categories}
+    for lab in load_labs().values():
+        for category, weight in lab.spec.skills.items():
+            if weight > 0:
+                labs_by_category[category].add(lab.id)
+    thin = {category: sorted(labs) for category, labs in labs_by_category.items() if len(labs) < 2}
+    assert not thin, f"categories with evidence from fewer than two labs: {thin}"
