@@ -40,10 +40,10 @@ from _reference import (
     write_gguf,
 )
 
-N_DEV, N_TEST = 40, 80
+N_DEV, N_TEST = 40, 140  # 12 + 40 + 140 of the 200 sentences: 140 keeps the accuracy's sampling error near 0.035
 CALL_BUDGET = N_DEV + 2 * N_TEST   # one call per prompt: naive and engineered on test, engineered on dev
-ACCURACY_MIN = 0.68      # engineered prompt + dev threshold on the held-out test sentences
-GAIN_MIN = 0.05          # over the naive prompt (threshold 0) on the same sentences
+ACCURACY_MIN = 0.64      # engineered prompt + dev threshold on the held-out test sentences
+GAIN_MIN = 0.02          # over the naive prompt (threshold 0) on the same sentences
 NAIVE_SYSTEM = ("You classify the sentiment of one sentence from a movie review. "
                 "Answer with one word: positive or negative.")
 NAIVE_QUESTION = "Sentence: {sentence}\nSentiment:"
