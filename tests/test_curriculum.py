@@ -61,26 +61,23 @@ def test_bad_months_and_duplicate_topic(tmp_path: Path) -> None:
         load_curriculum_file(_write(tmp_path, duplicate))
 
 
-def test_also_shows_a_lab_under_a_second_topic_and_is_checked(tmp_path: Path) -> None:
+def test_a_lab_may_teach_several_topics_but_counts_once(tmp_path: Path) -> None:
     curriculum = load_curriculum()
-    assert curriculum.topic("experimenting-tools").also == ("research-reproduction",)
-    assert curriculum.lab_ids().count("research-reproduction") == 1  # listed once: progress counts it once
-    unknown = GOOD.read_text().replace('also = ["research-reproduction"]', 'also = ["no-such-lab"]', 1)
-    with pytest.raises(DataError, match="'also' names 'no-such-lab', which no topic lists") as info:
-        load_curriculum_file(_write(tmp_path, unknown))
-    assert info.value.key == "also"
-    both = GOOD.read_text().replace('labs = ["research-reproduction"]',
-                                    'labs = ["research-reproduction"]\n  also = ["research-reproduction"]', 1)
-    with pytest.raises(DataError, match="both 'labs' and 'also'"):
-        load_curriculum_file(_write(tmp_path, both))
+    assert "research-reproduction" in curriculum.topic("experimenting-tools").labs
+    assert curriculum.lab_ids().count("research-reproduction") == 1  # listed twice, counted once
+    twice = GOOD.read_text().replace('labs = ["oss-contribution"]', 'labs = ["oss-contribution", "oss-contribution"]', 1)
+    with pytest.raises(DataError, match="topic 'open-source' lists lab 'oss-contribution' twice") as info:
+        load_curriculum_file(_write(tmp_path, twice))
+    assert info.value.key == "labs" and info.value.line is not None
 
 
 def test_roadmap_says_no_lab_yet_only_where_no_lab_teaches_the_topic() -> None:
     from workbench.core.learner import roadmap
 
     topics = {t["id"]: t for p in roadmap(None)["phases"] for t in p["topics"]}
-    assert [row["id"] for row in topics["documenting-learning"]["also_labs"]] == ["research-reproduction"]
-    empty = sorted(tid for tid, t in topics.items() if not t["labs"] and not t["also_labs"])
+    [row] = topics["documenting-learning"]["labs"]
+    assert row["id"] == "research-reproduction" and row["topic"] == "following-research"  # its own topic
+    empty = sorted(tid for tid, t in topics.items() if not t["labs"])
     assert empty == [], f"topics with no lab: {empty}"
 
 

@@ -117,8 +117,6 @@ def _curriculum_with_test_labs(text: str) -> str:
         match = re.match(r'\s*id\s*=\s*"([^"]+)"', line)
         if match:
             topic = match.group(1)
-        if re.match(r"\s*also\s*=", line):  # 'also' may only name listed labs
-            continue
         if re.match(r"\s*labs\s*=", line):
             indent = line[: len(line) - len(line.lstrip())]
             line = f"{indent}labs = {TOPIC_LABS.get(topic, [])!r}".replace("'", '"')

@@ -75,13 +75,12 @@ def _print_roadmap(data: dict) -> None:
         out.print(f"\n[bold cyan]{phase['title']}[/] [dim]{phase['months_label']}[/]")
         for topic in phase["topics"]:
             out.print(f"  {topic['title']}")
-            if not topic["labs"] and not topic["also_labs"]:
+            if not topic["labs"]:
                 out.print("    [dim]no lab yet[/]")
             for lab in topic["labs"]:
                 score = f" {lab['best_score']:.0%}" if lab["best_score"] is not None else ""
-                out.print(f"    {marks[lab['status']]} {lab['id']} [dim]— {lab['title']} · ~{lab['estimated_minutes']} min{score}[/]")
-            for lab in topic["also_labs"]:
-                out.print(f"    {marks[lab['status']]} {lab['id']} [dim]— also taught by this lab (listed under its own topic)[/]")
+                home = "" if lab["topic"] == topic["id"] else " · also listed under its own topic"
+                out.print(f"    {marks[lab['status']]} {lab['id']} [dim]— {lab['title']} · ~{lab['estimated_minutes']} min{score}{home}[/]")
 
 
 def roadmap(as_json: bool = JSON_OPT) -> None:

@@ -20,16 +20,13 @@ class _Strict(BaseModel):
 
 
 class Topic(_Strict):
-    """One roadmap bullet; `labs` are the lab ids that teach and assess it.
-
-    `also` names labs whose own topic is another one but which honestly teach this one too
-    (a reproduction lab also exercises "experimenting with new tools"); they show under both.
-    """
+    """One roadmap bullet; `labs` are the lab ids that teach and assess it. A lab may teach more
+    than one topic (a reproduction lab also exercises "experimenting with new tools"): it is
+    listed under each, and its lab.toml `topic` names the one it belongs to."""
 
     id: str = Field(pattern=_ID_PATTERN)
     title: str = Field(min_length=1)
     labs: tuple[str, ...] = ()
-    also: tuple[str, ...] = ()
 
 
 class Phase(_Strict):
@@ -73,8 +70,8 @@ class Curriculum(_Strict):
         return next((p for p in self.phases for t in p.topics if t.id == topic_id), None)
 
     def lab_ids(self) -> list[str]:
-        """Every lab id in roadmap order."""
-        return [lab_id for p in self.phases for t in p.topics for lab_id in t.labs]
+        """Every lab id once, in roadmap order (where it is first listed)."""
+        return list(dict.fromkeys(lab_id for p in self.phases for t in p.topics for lab_id in t.labs))
 
 
 def _check_unique(curriculum: Curriculum, path: Path, text: str) -> None:
@@ -84,21 +81,11 @@ def _check_unique(curriculum: Curriculum, path: Path, text: str) -> None:
             if item_id in seen:
                 raise DataError(path, f"duplicate id '{item_id}'", key="id", line=_line_of_value(text, item_id))
             seen.add(item_id)
-    listed: set[str] = set()
-    for lab_id in curriculum.lab_ids():
-        if lab_id in listed:
-            raise DataError(path, f"lab '{lab_id}' is listed under two topics", key="labs", line=_line_of_value(text, lab_id))
-        listed.add(lab_id)
     for phase in curriculum.phases:
         for topic in phase.topics:
-            for lab_id in topic.also:
-                if lab_id not in listed:
-                    raise DataError(path, f"topic '{topic.id}': 'also' names '{lab_id}', which no topic lists in 'labs'",
-                                    key="also", line=_line_of_value(text, lab_id),
-                                    hint=f"list '{lab_id}' under its own topic's labs first")
-                if lab_id in topic.labs:
-                    raise DataError(path, f"topic '{topic.id}' names '{lab_id}' in both 'labs' and 'also'",
-                                    key="also", line=_line_of_value(text, lab_id))
+            if len(set(topic.labs)) != len(topic.labs):
+                twice = next(lab_id for lab_id in topic.labs if topic.labs.count(lab_id) > 1)
+                raise DataError(path, f"topic '{topic.id}' lists lab '{twice}' twice", key="labs", line=_line_of_value(text, twice))
 
 
 def _line_of_value(text: str, value: str) -> int | None:

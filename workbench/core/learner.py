@@ -56,8 +56,7 @@ def roadmap(workspace: Workspace | None) -> dict[str, Any]:
     rows = {row["id"]: row for row in lab_rows(workspace)}
     phases = []
     for phase in curriculum.phases:
-        topics = [{"id": t.id, "title": t.title, "labs": [rows[lab_id] for lab_id in t.labs],
-                   "also_labs": [rows[lab_id] for lab_id in t.also]} for t in phase.topics]
+        topics = [{"id": t.id, "title": t.title, "labs": [rows[lab_id] for lab_id in t.labs]} for t in phase.topics]
         phases.append({"id": phase.id, "title": phase.title, "months": list(phase.months) if phase.months else None,
                        "months_label": phase.months_label, "summary": phase.summary, "topics": topics})
     passed = sum(1 for row in rows.values() if row["status"] == "passed")

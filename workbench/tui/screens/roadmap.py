@@ -151,11 +151,5 @@ def _describe(data: dict[str, Any]) -> Text:
     elif kind == "topic":
         count = len(data["labs"])
         text.append(data["title"], style="bold")
-        also = [row["id"] for row in data.get("also_labs") or []]
-        if count:
-            text.append(f"\n{count} lab{'s' if count != 1 else ''}", style="dim")
-        if also:
-            text.append(f"\nAlso taught by {', '.join(also)} (listed under its own topic).", style="dim")
-        elif not count:
-            text.append("\nNo lab for this topic yet.", style="dim")
+        text.append(f"\n{count} lab{'s' if count != 1 else ''}" if count else "\nNo lab for this topic yet.", style="dim")
     return text

@@ -64,25 +64,25 @@ class RoadmapTree(Tree[dict]):
                 topics = [(topic, labs) for topic, labs in topics if labs]
                 if not topics:
                     continue
-            passed = sum(1 for topic in phase["topics"] for row in topic["labs"] if row["status"] == "passed")
-            total = sum(len(topic["labs"]) for topic in phase["topics"])
+            rows = {row["id"]: row for topic in phase["topics"] for row in topic["labs"]}  # a lab under two topics counts once
+            passed = sum(1 for row in rows.values() if row["status"] == "passed")
+            total = len(rows)
             label = Text(phase["title"], style="bold")
             label.append(f"  {phase['months_label']}", style="dim")
             label.append(f"  {passed}/{total} labs passed" if total else "  no labs yet", style="dim")
             phase_node = self.root.add(label, data={"kind": "phase", **phase}, expand=True)
             for topic, labs in topics:
                 topic_label = Text(topic["title"])
-                also = topic.get("also_labs") or []
-                if also:
-                    topic_label.append("  also: " + ", ".join(row["id"] for row in also), style="dim italic")
-                elif not topic["labs"]:
+                if not topic["labs"]:
                     topic_label.append("  no lab yet", style="dim italic")
                 topic_node = phase_node.add(topic_label, data={"kind": "topic", **topic}, expand=True,
                                             allow_expand=bool(labs))
                 for row in labs:
-                    node = topic_node.add_leaf(lab_label(row), data={"kind": "lab", **row})
+                    home = row["topic"] == topic["id"]  # listed here as well as under its own topic
+                    label = lab_label(row) if home else lab_label(row).append("  also under its own topic", style="dim italic")
+                    node = topic_node.add_leaf(label, data={"kind": "lab", **row})
                     self.lab_count += 1
-                    if row["id"] == keep_lab or (cursor_target is None and words):
+                    if (row["id"] == keep_lab and home) or (cursor_target is None and words):
                         cursor_target = node
         if words and self.lab_count == 0:
             self.root.add_leaf(Text(f"no lab matches '{query}'", style="italic"), data={"kind": "none"})
